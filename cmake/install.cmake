@@ -1,0 +1,25 @@
+# Installation: headers under include/xgrad/, static libraries, and a package config so
+# another project can find_package(xgrad) and link xgrad::xgrad.
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+set(XGRAD_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/xgrad)
+
+install(TARGETS xgrad xgrad_core xgrad_autograd xgrad_layers xgrad_optim xgrad_flags xgrad_warnings
+  EXPORT xgradTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad)
+foreach(dir core autograd layers optim)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad/${dir}
+    FILES_MATCHING PATTERN "*.hpp")
+endforeach()
+install(FILES ${PROJECT_SOURCE_DIR}/xgrad.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad)
+
+install(EXPORT xgradTargets NAMESPACE xgrad:: DESTINATION ${XGRAD_CMAKE_DIR})
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/xgradConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/xgradConfig.cmake INSTALL_DESTINATION ${XGRAD_CMAKE_DIR})
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/xgradConfigVersion.cmake
+  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/xgradConfig.cmake ${PROJECT_BINARY_DIR}/xgradConfigVersion.cmake
+  DESTINATION ${XGRAD_CMAKE_DIR})

@@ -1,0 +1,15 @@
+#pragma once
+// xgrad: everything a model needs, in one include.
+#include "autograd/gradcheck.hpp"
+#include "autograd/ops.hpp"
+#include "autograd/tape.hpp"
+#include "autograd/variable.hpp"
+#include "core/error.hpp"
+#include "core/npy.hpp"
+#include "core/rng.hpp"
+#include "core/tensor.hpp"
+#include "core/threading.hpp"
+#include "layers/layer.hpp"
+#include "layers/linear.hpp"
+#include "layers/relu.hpp"
+#include "optim/sgd.hpp"
