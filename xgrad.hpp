@@ -2,6 +2,7 @@
 // xgrad: everything a model needs, in one include.
 #include "autograd/gradcheck.hpp"
 #include "autograd/ops.hpp"
+#include "autograd/profile.hpp"
 #include "autograd/tape.hpp"
 #include "autograd/variable.hpp"
 #include "core/error.hpp"

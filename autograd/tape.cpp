@@ -1,5 +1,8 @@
 #include "autograd/tape.hpp"
 
+#include <chrono>
+
+#include "autograd/profile.hpp"
 #include "core/error.hpp"
 
 namespace xgrad {
@@ -28,7 +31,7 @@ void Tape::record(const char* op, const Variable& out, Backward backward) {
   auto& impl = *out.impl();
   impl.tape = this;
   impl.generation = generation_;
-  nodes_.push_back(Node{op, out.impl(), std::move(backward)});
+  nodes_.push_back(Node{op, out.impl(), std::move(backward), ProfileScope::current()});
 }
 
 void Tape::backward(const Variable& output, const Tensor* seed, bool retain_tape) {
@@ -55,7 +58,14 @@ void Tape::backward(const Variable& output, const Tensor* seed, bool retain_tape
   }
   for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
     if (!it->output->has_grad) continue;
-    it->backward(it->output->grad);
+    if (it->profile_id >= 0) {
+      const auto start = std::chrono::steady_clock::now();
+      it->backward(it->output->grad);
+      ProfileScope::add_backward(it->profile_id,
+                                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    } else {
+      it->backward(it->output->grad);
+    }
     // An op output's gradient is spent once its node has run; free it now to keep the
     // peak memory of backward low (kept when the tape is retained for another pass).
     if (!retain_tape && it->output != output.impl()) {

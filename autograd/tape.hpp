@@ -41,6 +41,7 @@ class Tape {
     const char* op;
     std::shared_ptr<detail::VariableImpl> output;
     Backward backward;
+    int profile_id;  // ProfileScope that recorded the node, or -1
   };
   std::vector<Node> nodes_;
   std::uint64_t generation_ = 1;

@@ -1,5 +1,6 @@
 #include "layers/layer.hpp"
 
+#include "autograd/profile.hpp"
 #include "core/error.hpp"
 
 namespace xgrad {
@@ -22,7 +23,14 @@ Layer& Sequential::operator[](std::size_t i) {
 
 Variable Sequential::forward(const Variable& x) {
   Variable h = x;
-  for (auto& layer : layers_) h = layer->forward(h);
+  if (!profiling()) {
+    for (auto& layer : layers_) h = layer->forward(h);
+    return h;
+  }
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    ProfileScope scope(std::to_string(i) + " " + layers_[i]->describe());
+    h = layers_[i]->forward(h);
+  }
   return h;
 }
 

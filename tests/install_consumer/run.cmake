@@ -1,0 +1,23 @@
+# Installs xgrad from the build tree into a scratch prefix, then configures, builds and runs
+# a separate project that uses find_package(xgrad) and links xgrad::xgrad.
+# cmake -DXGRAD_SOURCE_DIR=... -DXGRAD_BINARY_DIR=... -DWORK_DIR=... -P run.cmake
+file(REMOVE_RECURSE "${WORK_DIR}")
+set(prefix "${WORK_DIR}/prefix")
+
+function(run_step what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${what} failed (${rc}):\n${out}\n${err}")
+  endif()
+  set(step_output "${out}" PARENT_SCOPE)
+endfunction()
+
+run_step("install" ${CMAKE_COMMAND} --install "${XGRAD_BINARY_DIR}" --prefix "${prefix}")
+run_step("configure consumer" ${CMAKE_COMMAND} -S "${XGRAD_SOURCE_DIR}/tests/install_consumer/project"
+         -B "${WORK_DIR}/build" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${prefix}")
+run_step("build consumer" ${CMAKE_COMMAND} --build "${WORK_DIR}/build")
+run_step("run consumer" "${WORK_DIR}/build/consumer")
+message(STATUS "consumer said: ${step_output}")
+if(NOT step_output MATCHES "consumer ok")
+  message(FATAL_ERROR "consumer did not report success:\n${step_output}")
+endif()

@@ -1,0 +1,227 @@
+// core/: shapes, errors, .npy I/O, the RNG, threading and GEMM.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <cstring>
+#include <fstream>
+#include <random>
+
+#include "core/blas.hpp"
+#include "core/error.hpp"
+#include "core/npy.hpp"
+#include "core/rng.hpp"
+#include "core/tensor.hpp"
+#include "core/threading.hpp"
+
+namespace tt = boost::test_tools;
+namespace fs = std::filesystem;
+using namespace xgrad;
+
+namespace {
+// Fresh scratch directory per test, removed afterwards.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("xgrad_test_core_" + std::to_string(Rng(std::random_device{}()).next_u64()));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+bool message_contains(const Error& e, const std::string& text) {
+  return std::string(e.what()).find(text) != std::string::npos;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(shapes)
+
+BOOST_AUTO_TEST_CASE(shape_printing) {
+  BOOST_TEST(shape_str(Shape{32, 96, 55, 55}) == "(32, 96, 55, 55)");
+  BOOST_TEST(shape_str(Shape{}) == "()");
+  BOOST_TEST(shape_str(Shape{7}) == "(7,)");
+  Tensor t = zeros({2, 3});
+  BOOST_TEST(shape_str(t.shape()) == "(2, 3)");
+}
+
+BOOST_AUTO_TEST_CASE(element_counts) {
+  BOOST_TEST(numel(Shape{2, 3, 4}) == 24u);
+  BOOST_TEST(numel(Shape{}) == 1u);
+  BOOST_TEST(numel(Shape{5, 0, 2}) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(check_throws_error_with_message) {
+  BOOST_CHECK_NO_THROW(check(true, "never"));
+  BOOST_CHECK_EXCEPTION(check(false, "op: size must be >= 1, got ", -3), Error,
+                        [](const Error& e) { return message_contains(e, "size must be >= 1, got -3"); });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(npy)
+
+BOOST_AUTO_TEST_CASE(round_trip_all_dtypes_bit_exact) {
+  TempDir dir;
+  Rng rng(1);
+  Tensor f = empty({3, 4, 5});
+  rng.fill_normal(f, 0, 1);
+  save_npy((dir.path / "f.npy").string(), f);
+  Tensor f2 = load_npy<float>((dir.path / "f.npy").string());
+  BOOST_TEST(f2.shape() == f.shape());
+  BOOST_TEST(std::memcmp(f.data(), f2.data(), f.size() * sizeof(float)) == 0);
+
+  xt::xarray<double> d = {{1.5, -2.25}, {1e-300, 3e200}};
+  save_npy((dir.path / "d.npy").string(), d);
+  BOOST_TEST(load_npy<double>((dir.path / "d.npy").string()) == d);
+
+  xt::xarray<std::int64_t> i = {4, -1, 9};
+  save_npy((dir.path / "i.npy").string(), i);
+  BOOST_TEST(load_npy<std::int64_t>((dir.path / "i.npy").string()) == i);
+  BOOST_TEST(read_npy_header((dir.path / "i.npy").string()).dtype == "<i8");
+
+  xt::xarray<float> scalar = full<float>({}, 2.5f);
+  save_npy((dir.path / "s.npy").string(), scalar);
+  auto s2 = load_npy<float>((dir.path / "s.npy").string());
+  BOOST_TEST(s2.dimension() == 0u);
+  BOOST_TEST(s2() == 2.5f);
+}
+
+BOOST_AUTO_TEST_CASE(header_is_64_byte_aligned) {
+  TempDir dir;
+  save_npy((dir.path / "a.npy").string(), Tensor(zeros({2, 2})));
+  BOOST_TEST(fs::file_size(dir.path / "a.npy") % 16 == 0u);
+  BOOST_TEST((fs::file_size(dir.path / "a.npy") - 16) % 64 == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(wrong_dtype_is_reported) {
+  TempDir dir;
+  const auto path = (dir.path / "d.npy").string();
+  save_npy(path, xt::xarray<double>({1.0, 2.0}));
+  BOOST_CHECK_EXCEPTION(load_npy<float>(path), Error, [&](const Error& e) {
+    return message_contains(e, path) && message_contains(e, "'<f8'") && message_contains(e, "'<f4'");
+  });
+}
+
+BOOST_AUTO_TEST_CASE(truncated_file_is_reported) {
+  TempDir dir;
+  const auto path = (dir.path / "t.npy").string();
+  save_npy(path, Tensor(zeros({10, 10})));
+  fs::resize_file(path, fs::file_size(path) - 7);
+  BOOST_CHECK_EXCEPTION(load_npy<float>(path), Error,
+                        [](const Error& e) { return message_contains(e, "truncated") && message_contains(e, "(10, 10)"); });
+  fs::resize_file(path, 30);
+  BOOST_CHECK_EXCEPTION(load_npy<float>(path), Error, [](const Error& e) { return message_contains(e, "truncated"); });
+}
+
+BOOST_AUTO_TEST_CASE(missing_and_malformed_files_are_reported) {
+  TempDir dir;
+  BOOST_CHECK_EXCEPTION(load_npy<float>((dir.path / "absent.npy").string()), Error,
+                        [](const Error& e) { return message_contains(e, "cannot open"); });
+  const auto path = (dir.path / "junk.npy").string();
+  std::ofstream(path) << "this is not numpy data at all";
+  BOOST_CHECK_EXCEPTION(load_npy<float>(path), Error, [](const Error& e) { return message_contains(e, "bad magic"); });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(rng)
+
+BOOST_AUTO_TEST_CASE(same_seed_same_numbers) {
+  Rng a(42), b(42), c(43);
+  bool differs = false;
+  for (int i = 0; i < 100; ++i) {
+    const auto x = a.next_u64();
+    BOOST_TEST(x == b.next_u64());
+    differs = differs || x != c.next_u64();
+  }
+  BOOST_TEST(differs);
+}
+
+BOOST_AUTO_TEST_CASE(distributions_have_the_right_moments) {
+  Rng rng(7);
+  const int n = 200000;
+  double sum = 0, sq = 0, umin = 1, umax = 0;
+  for (int i = 0; i < n; ++i) {
+    const double v = rng.normal(1.0, 2.0);
+    sum += v;
+    sq += v * v;
+    const double u = rng.uniform(-1, 3);
+    umin = std::min(umin, u);
+    umax = std::max(umax, u);
+  }
+  const double mean = sum / n, var = sq / n - mean * mean;
+  BOOST_TEST(mean == 1.0, tt::tolerance(0.02));
+  BOOST_TEST(var == 4.0, tt::tolerance(0.02));
+  BOOST_TEST(umin >= -1.0);
+  BOOST_TEST(umax < 3.0);
+  for (int i = 0; i < 1000; ++i) BOOST_TEST(rng.below(7) < 7u);
+  BOOST_CHECK_THROW(rng.below(0), Error);
+}
+
+BOOST_AUTO_TEST_CASE(kaiming_and_xavier_scales) {
+  Rng rng(3);
+  Tensor w = empty({256, 64, 3, 3});  // fan_in 576, fan_out 2304
+  BOOST_TEST(fan_in(w) == 576u);
+  BOOST_TEST(fan_out(w) == 2304u);
+  kaiming_normal(w, rng);
+  double sq = 0;
+  for (float v : w) sq += double(v) * v;
+  BOOST_TEST(std::sqrt(sq / w.size()) == std::sqrt(2.0 / 576), tt::tolerance(0.02));
+  xavier_uniform(w, rng);
+  const double bound = std::sqrt(6.0 / (576 + 2304));
+  float largest = 0.0f;
+  for (float v : w) largest = std::max(largest, std::abs(v));
+  BOOST_TEST(largest <= bound);
+  BOOST_TEST(largest > 0.9 * bound);
+  Tensor v1 = empty({5});
+  BOOST_CHECK_THROW(fan_in(v1), Error);
+}
+
+BOOST_AUTO_TEST_CASE(manual_seed_resets_the_global_generator) {
+  manual_seed(5);
+  const auto a = global_rng().next_u64();
+  manual_seed(5);
+  BOOST_TEST(global_rng().next_u64() == a);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(threading)
+
+BOOST_AUTO_TEST_CASE(set_and_get) {
+  set_num_threads(1);
+  BOOST_TEST(get_num_threads() == 1);
+  set_num_threads(2);
+  BOOST_TEST(get_num_threads() == 2);
+  BOOST_CHECK_EXCEPTION(set_num_threads(0), Error, [](const Error& e) { return message_contains(e, "got 0"); });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(blas)
+
+BOOST_AUTO_TEST_CASE(gemm_matches_naive_for_every_transpose) {
+  Rng rng(11);
+  const std::size_t m = 7, n = 5, k = 9;
+  for (int ta = 0; ta < 2; ++ta) {
+    for (int tb = 0; tb < 2; ++tb) {
+      Tensor a = empty(ta ? Shape{k, m} : Shape{m, k});
+      Tensor b = empty(tb ? Shape{n, k} : Shape{k, n});
+      Tensor c = empty({m, n});
+      rng.fill_normal(a, 0, 1);
+      rng.fill_normal(b, 0, 1);
+      rng.fill_normal(c, 0, 1);
+      Tensor c0 = c;
+      gemm(ta, tb, m, n, k, 0.5f, a.data(), b.data(), 2.0f, c.data());
+      for (std::size_t i = 0; i < m; ++i) {
+        for (std::size_t j = 0; j < n; ++j) {
+          double ref = 2.0 * c0(i, j);
+          for (std::size_t p = 0; p < k; ++p) ref += 0.5 * (ta ? a(p, i) : a(i, p)) * (tb ? b(j, p) : b(p, j));
+          BOOST_TEST(c(i, j) == ref, tt::tolerance(1e-4));
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,115 @@
+// layers/: the Layer interface, Sequential, Linear and ReLU.
+#include <boost/test/unit_test.hpp>
+
+#include "autograd/ops.hpp"
+#include "core/error.hpp"
+#include "layers/layer.hpp"
+#include "layers/linear.hpp"
+#include "layers/relu.hpp"
+
+using namespace xgrad;
+
+namespace {
+bool message_contains(const Error& e, const std::string& text) {
+  return std::string(e.what()).find(text) != std::string::npos;
+}
+Variable input(const Shape& shape, std::uint64_t seed) {
+  Rng rng(seed);
+  Tensor t = empty(shape);
+  for (auto& v : t) v = static_cast<float>((rng.uniform() < 0.5 ? -1 : 1) * rng.uniform(0.2, 1.5));
+  return Variable(std::move(t), true, "input");
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(layers)
+
+BOOST_AUTO_TEST_CASE(linear_forward_matches_definition) {
+  Rng rng(1);
+  Linear fc(3, 2, true, rng);
+  Variable x = input({4, 3}, 2);
+  Variable y = fc(x);
+  BOOST_TEST(y.shape() == (Shape{4, 2}), boost::test_tools::per_element());
+  const Tensor& w = fc.weight().value();
+  const Tensor& b = fc.bias().value();
+  for (std::size_t n = 0; n < 4; ++n)
+    for (std::size_t o = 0; o < 2; ++o) {
+      double ref = b(o);
+      for (std::size_t i = 0; i < 3; ++i) ref += double(x.value()(n, i)) * w(o, i);
+      BOOST_TEST(y.value()(n, o) == ref, boost::test_tools::tolerance(1e-5));
+    }
+  // PyTorch's init bound 1/sqrt(in_features)
+  for (float v : w) BOOST_TEST(std::abs(v) <= 1.0f / std::sqrt(3.0f));
+}
+
+BOOST_AUTO_TEST_CASE(linear_and_relu_gradients) {
+  Rng rng(3);
+  Linear fc(5, 4, true, rng);
+  auto r = gradcheck(fc, input({3, 5}, 4));
+  BOOST_TEST(r.ok, r.summary());
+  Linear no_bias(5, 4, false, rng);
+  r = gradcheck(no_bias, input({3, 5}, 5));
+  BOOST_TEST(r.ok, r.summary());
+  ReLU relu;
+  r = gradcheck(relu, input({2, 3, 4}, 6));
+  BOOST_TEST(r.ok, r.summary());
+}
+
+BOOST_AUTO_TEST_CASE(sequential_names_parameters_by_dotted_path) {
+  Sequential inner;
+  inner.emplace<Linear>(4, 4);
+  inner.emplace<ReLU>();
+  Sequential model;
+  model.emplace<Linear>(3, 4);
+  model.emplace<ReLU>();
+  model.add(std::make_shared<Sequential>(inner));
+  const auto params = model.parameters();
+  BOOST_TEST_REQUIRE(params.size() == 4u);
+  BOOST_TEST(params[0].name == "0.weight");
+  BOOST_TEST(params[1].name == "0.bias");
+  BOOST_TEST(params[2].name == "2.0.weight");
+  BOOST_TEST(params[3].name == "2.0.bias");
+  // Parameters are the layer's own Variables, not copies.
+  params[0].variable.impl()->value(0, 0) = 42.0f;
+  BOOST_TEST(static_cast<Linear&>(model[0]).weight().value()(0, 0) == 42.0f);
+}
+
+BOOST_AUTO_TEST_CASE(sequential_gradient_and_modes) {
+  Rng rng(7);
+  Sequential model;
+  model.add(std::make_shared<Linear>(4, 6, true, rng));
+  model.emplace<ReLU>();
+  model.add(std::make_shared<Linear>(6, 2, true, rng));
+  // A step of 1e-3: with 1e-2, perturbing a first-layer weight moves some hidden unit
+  // across ReLU's kink and the finite difference is no longer a derivative.
+  GradcheckOptions options;
+  options.eps = 1e-3;
+  auto r = gradcheck(model, input({3, 4}, 8), options);
+  BOOST_TEST(r.ok, r.summary());
+  BOOST_TEST(model.is_training());
+  model.eval();
+  BOOST_TEST(!model.is_training());
+  BOOST_TEST(!model[0].is_training());
+  model.train();
+  BOOST_TEST(model[2].is_training());
+}
+
+BOOST_AUTO_TEST_CASE(describe_in_pytorch_style) {
+  Sequential model;
+  model.emplace<Linear>(2, 3, false);
+  model.emplace<ReLU>();
+  BOOST_TEST(model[0].describe() == "Linear(in_features=2, out_features=3, bias=false)");
+  BOOST_TEST(model.describe() == "Sequential(\n  (0): Linear(in_features=2, out_features=3, bias=false)\n  (1): ReLU()\n)");
+}
+
+BOOST_AUTO_TEST_CASE(linear_rejects_bad_input) {
+  Linear fc(3, 2);
+  BOOST_CHECK_EXCEPTION(fc(Variable(zeros({4, 5}))), Error, [](const Error& e) {
+    return message_contains(e, "Linear(in_features=3") && message_contains(e, "(N, 3)") && message_contains(e, "(4, 5)");
+  });
+  BOOST_CHECK_EXCEPTION(fc(Variable(zeros({4, 3, 1}))), Error, [](const Error& e) { return message_contains(e, "(4, 3, 1)"); });
+  BOOST_CHECK_EXCEPTION(Linear(0, 2), Error, [](const Error& e) { return message_contains(e, "in_features"); });
+  // The layer still works after rejecting bad input.
+  BOOST_TEST(fc(Variable(zeros({4, 3}))).shape() == (Shape{4, 2}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

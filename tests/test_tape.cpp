@@ -1,0 +1,209 @@
+// autograd/: tape order, accumulation, no-grad, clearing and memory release, the deep
+// chain, profiling, and the errors of misuse.
+#include <boost/test/unit_test.hpp>
+
+#include <memory>
+#include <vector>
+
+#include <xtensor/xadapt.hpp>
+
+#include "autograd/ops.hpp"
+#include "autograd/profile.hpp"
+#include "autograd/tape.hpp"
+#include "core/error.hpp"
+#include "layers/layer.hpp"
+#include "layers/linear.hpp"
+#include "layers/relu.hpp"
+
+using namespace xgrad;
+
+namespace {
+bool message_contains(const Error& e, const std::string& text) {
+  return std::string(e.what()).find(text) != std::string::npos;
+}
+Variable param(std::initializer_list<float> values) {
+  std::vector<float> data(values);
+  Tensor t = xt::adapt(data, Shape{data.size()});
+  return Variable(std::move(t), true);
+}
+struct CleanTape {
+  CleanTape() { Tape::active().clear(); }
+  ~CleanTape() { Tape::active().clear(); }
+};
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(tape, CleanTape)
+
+BOOST_AUTO_TEST_CASE(records_one_node_per_op_in_order) {
+  Variable a = param({1, 2}), b = param({3, 4});
+  BOOST_TEST(Tape::active().size() == 0u);
+  Variable c = mul(a, b);
+  Variable d = add(c, a);
+  Variable e = sum(d);
+  BOOST_TEST(Tape::active().size() == 3u);
+  e.backward();
+  BOOST_TEST(Tape::active().size() == 0u);
+  // e = sum(a*b + a): de/da = b + 1, de/db = a
+  BOOST_TEST(a.grad()(0) == 4.0f);
+  BOOST_TEST(a.grad()(1) == 5.0f);
+  BOOST_TEST(b.grad()(0) == 1.0f);
+  BOOST_TEST(b.grad()(1) == 2.0f);
+}
+
+BOOST_AUTO_TEST_CASE(backward_runs_nodes_in_reverse_execution_order) {
+  // Each node appends its op name when it runs: the order must be the exact reverse.
+  std::vector<std::string> ran;
+  Variable x = param({1});
+  Variable h = x;
+  const char* names[] = {"first", "second", "third"};
+  for (const char* name : names) {
+    Variable out = make_output(name, h.value() * 2.0f, {h});
+    Variable in = h;
+    Tape::active().record(name, out, [&ran, name, in](const Tensor& dout) {
+      ran.push_back(name);
+      in.add_grad(Tensor(dout * 2.0f), name);
+    });
+    h = out;
+  }
+  h.backward();
+  BOOST_TEST(ran == (std::vector<std::string>{"third", "second", "first"}), boost::test_tools::per_element());
+  BOOST_TEST(x.grad()(0) == 8.0f);
+}
+
+BOOST_AUTO_TEST_CASE(a_variable_used_twice_accumulates) {
+  Variable x = param({3});
+  Variable y = sum(mul(x, x));  // x used twice by one op
+  y.backward();
+  BOOST_TEST(x.grad()(0) == 6.0f);
+  // Used by two ops, and backward adds on top of the existing grad.
+  Variable z = sum(add(scale(x, 2.0f), relu(x)));
+  z.backward();
+  BOOST_TEST(x.grad()(0) == 6.0f + 3.0f);
+  x.zero_grad();
+  BOOST_TEST(x.grad()(0) == 0.0f);
+}
+
+BOOST_AUTO_TEST_CASE(no_grad_records_and_saves_nothing) {
+  Variable x = param({1, -2});
+  {
+    NoGradGuard guard;
+    BOOST_TEST(!grad_enabled());
+    Variable y = sum(relu(mul(x, x)));
+    BOOST_TEST(!y.requires_grad());
+    BOOST_TEST(Tape::active().size() == 0u);
+    BOOST_CHECK_EXCEPTION(y.backward(), Error, [](const Error& e) { return message_contains(e, "does not require grad"); });
+    {
+      NoGradGuard nested;
+    }
+    BOOST_TEST(!grad_enabled());
+  }
+  BOOST_TEST(grad_enabled());
+  // Nothing under the guard kept x alive.
+  BOOST_TEST(x.impl().use_count() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(backward_clears_the_tape_and_frees_saved_tensors) {
+  Variable x = param({1, 2, 3});
+  std::weak_ptr<detail::VariableImpl> hidden;
+  Variable loss;
+  {
+    Variable h = relu(mul(x, x));
+    hidden = h.impl();
+    loss = sum(h);
+  }
+  // The tape keeps the intermediate alive until backward...
+  BOOST_TEST(!hidden.expired());
+  BOOST_TEST(x.impl().use_count() > 1);
+  loss.backward();
+  // ...and frees it (and every captured input handle) afterwards.
+  BOOST_TEST(hidden.expired());
+  BOOST_TEST(x.impl().use_count() == 1);
+  BOOST_TEST(Tape::active().size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(retained_tape_allows_a_second_backward) {
+  Variable x = param({2});
+  Variable y = sum(mul(x, x));
+  y.backward(/*retain_tape=*/true);
+  BOOST_TEST(Tape::active().size() == 2u);
+  y.backward();
+  BOOST_TEST(x.grad()(0) == 8.0f);  // 4 + 4
+  BOOST_TEST(Tape::active().size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(deep_chain_of_ten_thousand_ops) {
+  Variable x = param({1.0f});
+  Variable h = x;
+  for (int i = 0; i < 10000; ++i) h = scale(h, 1.0001f);
+  BOOST_TEST(Tape::active().size() == 10000u);
+  Variable y = sum(h);
+  y.backward();
+  BOOST_TEST(x.grad()(0) == std::pow(1.0001f, 10000.0f), boost::test_tools::tolerance(1e-3f));
+  BOOST_TEST(Tape::active().size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(seeded_backward_for_non_scalars) {
+  Variable x = param({1, 2, 3});
+  Variable y = scale(x, 3.0f);
+  BOOST_CHECK_EXCEPTION(y.backward(), Error,
+                        [](const Error& e) { return message_contains(e, "(3,)") && message_contains(e, "not a scalar"); });
+  Tensor wrong = zeros({2});
+  BOOST_CHECK_EXCEPTION(y.backward(wrong), Error,
+                        [](const Error& e) { return message_contains(e, "(2,)") && message_contains(e, "(3,)"); });
+  Tensor seed = xt::xarray<float>({1.0f, 10.0f, 100.0f});
+  y.backward(seed);
+  BOOST_TEST(x.grad()(2) == 300.0f);
+}
+
+BOOST_AUTO_TEST_CASE(backward_twice_and_stale_variables_are_errors) {
+  Variable x = param({1, 2});
+  Variable h = mul(x, x);
+  Variable y = sum(h);
+  y.backward();
+  BOOST_CHECK_EXCEPTION(y.backward(), Error, [](const Error& e) { return message_contains(e, "already run backward"); });
+  // h belongs to the finished tape: using it in a new graph would silently cut gradients.
+  BOOST_CHECK_EXCEPTION(sum(h), Error,
+                        [](const Error& e) { return message_contains(e, "sum") && message_contains(e, "already run backward"); });
+  // The model stays usable: a fresh computation works.
+  Variable y2 = sum(mul(x, x));
+  y2.backward();
+  BOOST_TEST(x.grad()(1) == 8.0f);
+}
+
+BOOST_AUTO_TEST_CASE(add_grad_checks_shapes) {
+  Variable x = param({1, 2, 3});
+  BOOST_CHECK_EXCEPTION(x.add_grad(zeros({2, 2}), "myop"), Error, [](const Error& e) {
+    return message_contains(e, "myop") && message_contains(e, "(2, 2)") && message_contains(e, "(3,)");
+  });
+  BOOST_CHECK_EXCEPTION(x.grad(), Error, [](const Error& e) { return message_contains(e, "no gradient"); });
+  Variable undefined;
+  BOOST_CHECK_THROW(sum(undefined), Error);
+}
+
+BOOST_AUTO_TEST_CASE(intermediate_grads_are_released_during_backward) {
+  Variable x = param({1, 2});
+  Variable h = mul(x, x);
+  Variable y = sum(h);
+  y.backward();
+  BOOST_TEST(!h.has_grad());
+  BOOST_TEST(x.has_grad());
+}
+
+BOOST_AUTO_TEST_CASE(profiling_attributes_time_to_layers) {
+  Sequential model;
+  model.emplace<Linear>(4, 3);
+  model.emplace<ReLU>();
+  set_profiling(true);
+  reset_profile();
+  Variable x(zeros({2, 4}), true);
+  sum(model(x)).backward();
+  set_profiling(false);
+  const auto report = profile_report();
+  BOOST_TEST_REQUIRE(report.size() == 2u);
+  BOOST_TEST(report[0].name.find("Linear") != std::string::npos);
+  BOOST_TEST(report[0].calls == 1u);
+  BOOST_TEST(report[0].forward_seconds > 0.0);
+  BOOST_TEST(report[0].backward_seconds > 0.0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
