@@ -1,0 +1,141 @@
+// Conv2d kernels (im2col + one GEMM per group for the whole batch) in GFLOP/s.
+//
+//   conv_forward/N/C/H/W/O/K/S/P/G    y = conv(x) + b: 2 * MACs flops
+//   conv_backward/N/C/H/W/O/K/S/P/G   dx, dw and db from dy and the forward's cols: 4 * MACs flops
+//                                     (dw and dx are one forward-sized GEMM each)
+//   conv_backward_no_dx/...           dw and db only (a first layer, whose input needs no gradient)
+//   im2col/...                        the column matrix alone, as bytes written per second
+//   gemm_of_forward/...               the forward's GEMMs alone (G times (Og x R) x (R x L)): the
+//                                     ceiling measured in the same run
+//
+// MACs = N * O * OH * OW * (C / G) * K * K. Cases: the convolutions of the mini AlexNet at batch
+// 64 (64 x 64 input) and AlexNet's conv1 at batch 16 (224 x 224 input). Buffers are allocated and
+// written once before timing; the forward fills cols, which the backward cases reuse.
+#include <cstddef>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "core/blas.hpp"
+#include "layers/conv2d.hpp"
+
+namespace {
+
+using xgrad::Conv2dGeometry;
+
+Conv2dGeometry geometry_of(const benchmark::State& state) {
+  auto arg = [&state](int i) { return static_cast<std::size_t>(state.range(i)); };
+  return Conv2dGeometry::make("bench", {arg(0), arg(1), arg(2), arg(3)}, arg(1), arg(4), arg(5), arg(6), arg(7),
+                              arg(8));
+}
+
+std::vector<float> random_buffer(std::size_t count, std::uint32_t seed) {
+  std::vector<float> v(count);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (auto& e : v) e = dist(rng);
+  return v;
+}
+
+// Every buffer of one convolution, with x, w, b and dy random.
+struct ConvBuffers {
+  explicit ConvBuffers(const Conv2dGeometry& g)
+      : x(random_buffer(g.N * g.C * g.H * g.W, 1)),
+        w(random_buffer(g.O * g.Cg() * g.K * g.K, 2)),
+        b(random_buffer(g.O, 3)),
+        y(g.N * g.O * g.OH * g.OW),
+        dy(random_buffer(y.size(), 4)),
+        dx(x.size()),
+        dw(w.size()),
+        db(b.size()),
+        cols(g.cols_size()),
+        scratch(g.scratch_size()) {}
+  std::vector<float> x, w, b, y, dy, dx, dw, db, cols, scratch;
+};
+
+double macs(const Conv2dGeometry& g) {
+  return static_cast<double>(g.N) * g.O * g.OH * g.OW * g.Cg() * g.K * g.K;
+}
+
+void set_gflops(benchmark::State& state, double flops_per_iteration) {
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops_per_iteration * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void conv_forward(benchmark::State& state) {
+  const Conv2dGeometry g = geometry_of(state);
+  ConvBuffers buf(g);
+  for (auto _ : state) {
+    xgrad::kernels::conv2d_forward<float>(buf.x.data(), buf.w.data(), buf.b.data(), buf.y.data(), buf.cols.data(), g);
+    benchmark::DoNotOptimize(buf.y.data());
+    benchmark::ClobberMemory();
+  }
+  set_gflops(state, 2 * macs(g));
+}
+
+void backward(benchmark::State& state, bool with_dx) {
+  const Conv2dGeometry g = geometry_of(state);
+  ConvBuffers buf(g);
+  xgrad::kernels::conv2d_forward<float>(buf.x.data(), buf.w.data(), buf.b.data(), buf.y.data(), buf.cols.data(), g);
+  for (auto _ : state) {
+    xgrad::kernels::conv2d_backward<float>(buf.dy.data(), buf.w.data(), buf.cols.data(),
+                                           with_dx ? buf.dx.data() : nullptr, buf.dw.data(), buf.db.data(),
+                                           buf.scratch.data(), g);
+    benchmark::DoNotOptimize(buf.dw.data());
+    benchmark::ClobberMemory();
+  }
+  set_gflops(state, (with_dx ? 4 : 2) * macs(g));
+}
+
+void im2col(benchmark::State& state) {
+  const Conv2dGeometry g = geometry_of(state);
+  ConvBuffers buf(g);
+  for (auto _ : state) {
+    xgrad::kernels::im2col<float>(buf.x.data(), buf.cols.data(), g);
+    benchmark::DoNotOptimize(buf.cols.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * g.cols_size() * sizeof(float)));
+}
+
+void gemm_of_forward(benchmark::State& state) {
+  const Conv2dGeometry g = geometry_of(state);
+  ConvBuffers buf(g);
+  const std::size_t Og = g.Og(), R = g.R(), L = g.L();
+  for (auto _ : state) {
+    for (std::size_t grp = 0; grp < g.G; ++grp) {
+      xgrad::gemm(false, false, Og, L, R, 1.0f, buf.w.data() + grp * Og * R, buf.cols.data() + grp * R * L, 0.0f,
+                  buf.scratch.data() + grp * Og * L);
+    }
+    benchmark::DoNotOptimize(buf.scratch.data());
+    benchmark::ClobberMemory();
+  }
+  set_gflops(state, 2 * macs(g));
+}
+
+void conv_backward(benchmark::State& state) { backward(state, true); }
+void conv_backward_no_dx(benchmark::State& state) { backward(state, false); }
+
+// {N, C, H, W, O, K, S, P, G}
+void conv_cases(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"N", "C", "H", "W", "O", "K", "S", "P", "G"});
+  b->Args({64, 3, 64, 64, 24, 5, 2, 2, 1});    // mini AlexNet conv1
+  b->Args({64, 24, 15, 15, 64, 5, 1, 2, 2});   // conv2
+  b->Args({64, 64, 7, 7, 96, 3, 1, 1, 1});     // conv3
+  b->Args({64, 96, 7, 7, 96, 3, 1, 1, 2});     // conv4
+  b->Args({64, 96, 7, 7, 64, 3, 1, 1, 2});     // conv5
+  b->Args({16, 3, 224, 224, 96, 11, 4, 2, 1}); // AlexNet conv1
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+}  // namespace
+
+BENCHMARK(im2col)->Apply(conv_cases);
+BENCHMARK(gemm_of_forward)->Apply(conv_cases);
+BENCHMARK(conv_forward)->Apply(conv_cases);
+BENCHMARK(conv_backward)->Apply(conv_cases);
+BENCHMARK(conv_backward_no_dx)->Apply(conv_cases);
+
+BENCHMARK_MAIN();

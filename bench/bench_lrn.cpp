@@ -1,0 +1,135 @@
+// LocalResponseNorm kernels against the memory-bandwidth limit measured in the same run.
+//
+//   lrn_forward/N/C/H/W/size    y = LRN(x): reads x, writes y
+//   lrn_backward/N/C/H/W/size   dx from x and dy (nothing saved by the forward): reads x and
+//                               dy, writes dx
+//   stream_copy/N/C/H/W         y = x: one read, one write of the tensor (the forward's floor)
+//   stream_r2w1/N/C/H/W         z = a + b: two reads, one write (the backward's floor)
+//
+// All buffers are float, allocated the same way and touched (written) by the OpenMP threads
+// before timing, so no run pays for page faults. Each timed loop writes every output element
+// from the inputs, and the output is handed to benchmark::DoNotOptimize.
+#include <cstddef>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "layers/local_response_norm.hpp"
+
+namespace {
+
+using Index = std::int64_t;
+
+// A float buffer of `count` elements, first touched in parallel (static schedule, as the
+// kernels use) and filled with deterministic values in [-2, 2].
+class Buffer {
+ public:
+  explicit Buffer(std::size_t count, std::uint32_t seed) : data_(new float[count]), count_(count) {
+    const Index n = static_cast<Index>(count);
+#pragma omp parallel for schedule(static)
+    for (Index i = 0; i < n; ++i) data_[i] = 0.0f;
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+    for (std::size_t i = 0; i < count; ++i) data_[i] = dist(rng);
+  }
+  ~Buffer() { delete[] data_; }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  float* data() { return data_; }
+  std::size_t size() const { return count_; }
+
+ private:
+  float* data_;
+  std::size_t count_;
+};
+
+std::vector<std::size_t> shape_of(const benchmark::State& state) {
+  return {static_cast<std::size_t>(state.range(0)), static_cast<std::size_t>(state.range(1)),
+          static_cast<std::size_t>(state.range(2)), static_cast<std::size_t>(state.range(3))};
+}
+
+std::size_t count_of(const std::vector<std::size_t>& shape) {
+  std::size_t count = 1;
+  for (std::size_t d : shape) count *= d;
+  return count;
+}
+
+void lrn_forward(benchmark::State& state) {
+  const auto shape = shape_of(state);
+  const std::size_t count = count_of(shape);
+  xgrad::LrnOptions options{state.range(4)};
+  Buffer x(count, 1), y(count, 2);
+  for (auto _ : state) {
+    xgrad::lrn_forward(x.data(), y.data(), shape, options);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(2 * count * sizeof(float)));
+}
+
+void lrn_backward(benchmark::State& state) {
+  const auto shape = shape_of(state);
+  const std::size_t count = count_of(shape);
+  xgrad::LrnOptions options{state.range(4)};
+  Buffer x(count, 1), dy(count, 3), dx(count, 4);
+  for (auto _ : state) {
+    xgrad::lrn_backward(x.data(), dy.data(), dx.data(), shape, options, /*accumulate=*/false);
+    benchmark::DoNotOptimize(dx.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(3 * count * sizeof(float)));
+}
+
+void stream_copy(benchmark::State& state) {
+  const std::size_t count = count_of(shape_of(state));
+  Buffer x(count, 1), y(count, 2);
+  const Index n = static_cast<Index>(count);
+  for (auto _ : state) {
+    const float* src = x.data();
+    float* dst = y.data();
+#pragma omp parallel for schedule(static)
+    for (Index i = 0; i < n; ++i) dst[i] = src[i];
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(2 * count * sizeof(float)));
+}
+
+void stream_r2w1(benchmark::State& state) {
+  const std::size_t count = count_of(shape_of(state));
+  Buffer a(count, 1), b(count, 3), z(count, 4);
+  const Index n = static_cast<Index>(count);
+  for (auto _ : state) {
+    const float* pa = a.data();
+    const float* pb = b.data();
+    float* pz = z.data();
+#pragma omp parallel for schedule(static)
+    for (Index i = 0; i < n; ++i) pz[i] = pa[i] + pb[i];
+    benchmark::DoNotOptimize(z.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(3 * count * sizeof(float)));
+}
+
+// (N, C, H, W, size): AlexNet's two LRN layers, an even size, and C not a multiple of 8.
+void lrn_cases(benchmark::internal::Benchmark* b) {
+  b->Args({32, 96, 55, 55, 5})->Args({32, 256, 27, 27, 5})->Args({32, 96, 55, 55, 4})->Args({32, 90, 55, 55, 5});
+  b->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+
+void stream_cases(benchmark::internal::Benchmark* b) {
+  b->Args({32, 96, 55, 55})->Args({32, 256, 27, 27})->Args({32, 90, 55, 55});
+  b->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+
+}  // namespace
+
+BENCHMARK(stream_copy)->Apply(stream_cases);
+BENCHMARK(stream_r2w1)->Apply(stream_cases);
+BENCHMARK(lrn_forward)->Apply(lrn_cases);
+BENCHMARK(lrn_backward)->Apply(lrn_cases);
+
+BENCHMARK_MAIN();

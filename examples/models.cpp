@@ -1,0 +1,86 @@
+#include "examples/models.hpp"
+
+#include "core/error.hpp"
+#include "core/rng.hpp"
+#include "layers/conv2d.hpp"
+#include "layers/dropout.hpp"
+#include "layers/flatten.hpp"
+#include "layers/linear.hpp"
+#include "layers/local_response_norm.hpp"
+#include "layers/max_pool2d.hpp"
+#include "layers/relu.hpp"
+
+namespace xgrad::examples {
+
+namespace {
+
+// Widths and geometry shared by both presets.
+struct Geometry {
+  std::size_t side;
+  std::size_t c1, k1, s1, p1;  // first conv: channels, kernel, stride, padding
+  std::size_t c2, c3, c4, c5;  // channels of conv 2..5
+  std::size_t hidden;          // width of the two hidden linear layers
+  std::size_t final_side;      // spatial size after the last max pool
+};
+
+Geometry geometry(const std::string& preset) {
+  if (preset == "mini") return {64, 24, 5, 2, 2, 64, 96, 96, 64, 256, 3};
+  if (preset == "alexnet") return {224, 96, 11, 4, 2, 256, 384, 384, 256, 4096, 6};
+  std::string valid;
+  for (const auto& p : alexnet_presets()) valid += (valid.empty() ? "" : ", ") + p;
+  throw Error(cat("unknown model preset '", preset, "' (valid presets: ", valid, ")"));
+}
+
+}  // namespace
+
+const std::vector<std::string>& alexnet_presets() {
+  static const std::vector<std::string> presets{"mini", "alexnet"};
+  return presets;
+}
+
+std::size_t input_side(const std::string& preset) { return geometry(preset).side; }
+
+std::shared_ptr<Sequential> make_alexnet_model(const std::string& preset, std::size_t classes, double dropout) {
+  const Geometry g = geometry(preset);
+  check(classes > 0, "make_alexnet_model: classes must be > 0");
+  auto model = std::make_shared<Sequential>();
+  Sequential& m = *model;
+  // Index comments are the parameter-name prefixes ("0.weight").
+  m.emplace<Conv2d>(3, g.c1, g.k1, g.s1, g.p1);                 // 0
+  m.emplace<ReLU>();                                            // 1
+  m.emplace<LocalResponseNorm>(5, 1e-4, 0.75, 2.0);             // 2
+  m.emplace<MaxPool2d>(3, 2);                                   // 3
+  m.emplace<Conv2d>(g.c1, g.c2, 5, 1, 2, 2);                    // 4
+  m.emplace<ReLU>();                                            // 5
+  m.emplace<LocalResponseNorm>(5, 1e-4, 0.75, 2.0);             // 6
+  m.emplace<MaxPool2d>(3, 2);                                   // 7
+  m.emplace<Conv2d>(g.c2, g.c3, 3, 1, 1);                       // 8
+  m.emplace<ReLU>();                                            // 9
+  m.emplace<Conv2d>(g.c3, g.c4, 3, 1, 1, 2);                    // 10
+  m.emplace<ReLU>();                                            // 11
+  m.emplace<Conv2d>(g.c4, g.c5, 3, 1, 1, 2);                    // 12
+  m.emplace<ReLU>();                                            // 13
+  m.emplace<MaxPool2d>(3, 2);                                   // 14
+  m.emplace<Flatten>();                                         // 15
+  m.emplace<Dropout>(dropout, global_rng().next_u64());         // 16
+  m.emplace<Linear>(g.c5 * g.final_side * g.final_side, g.hidden);  // 17
+  m.emplace<ReLU>();                                            // 18
+  m.emplace<Dropout>(dropout, global_rng().next_u64());         // 19
+  m.emplace<Linear>(g.hidden, g.hidden);                        // 20
+  m.emplace<ReLU>();                                            // 21
+  m.emplace<Linear>(g.hidden, classes);                         // 22
+
+  // He initialisation (weights ~ N(0, 2 / fan_in), biases 0) instead of the layers' PyTorch
+  // default U(-1/sqrt(fan_in), 1/sqrt(fan_in)): the default shrinks the signal's variance
+  // about 6x per ReLU layer, so through eight layers the logits start near zero and plain
+  // SGD needs hundreds of steps to leave the plateau at loss log(classes).
+  for (auto& p : model->parameters()) {
+    Variable v = p.variable;
+    const bool is_weight = p.name.size() > 7 && p.name.compare(p.name.size() - 7, 7, ".weight") == 0;
+    if (is_weight) kaiming_normal(v.value(), global_rng());
+    else v.value().fill(0.0f);
+  }
+  return model;
+}
+
+}  // namespace xgrad::examples

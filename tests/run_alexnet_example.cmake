@@ -1,0 +1,32 @@
+# Runs alexnet_example with ARGS (a ;-list) in a fresh WORK_DIR and checks its exit code.
+# When EXPECT_CODE is 0 it also passes --metrics and checks the JSON and CSV were written;
+# otherwise it checks that stderr holds a message and the usage.
+# cmake -DPROGRAM=... -DEXPECT_CODE=0|2 -DWORK_DIR=... -DARGS=... -P run_alexnet_example.cmake
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+set(args ${ARGS})
+if(EXPECT_CODE EQUAL 0)
+  list(APPEND args --metrics "${WORK_DIR}/m.json")
+endif()
+execute_process(COMMAND "${PROGRAM}" ${args}
+  WORKING_DIRECTORY "${WORK_DIR}"
+  RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message("${out}${err}")
+if(NOT code STREQUAL "${EXPECT_CODE}")
+  message(FATAL_ERROR "alexnet_example ${args}: exit code ${code}, expected ${EXPECT_CODE}")
+endif()
+if(EXPECT_CODE EQUAL 0)
+  foreach(f m.json m.csv)
+    if(NOT EXISTS "${WORK_DIR}/${f}")
+      message(FATAL_ERROR "alexnet_example did not write ${f}")
+    endif()
+  endforeach()
+  file(READ "${WORK_DIR}/m.json" json)
+  string(JSON accuracy GET "${json}" test_accuracy)
+  string(JSON seconds GET "${json}" train_seconds)
+  message("test_accuracy ${accuracy}, train_seconds ${seconds}")
+else()
+  if(NOT err MATCHES "usage: alexnet_example")
+    message(FATAL_ERROR "alexnet_example ${args}: no usage on stderr")
+  endif()
+endif()

@@ -1,0 +1,317 @@
+// Conv2d: forward against a direct double reference over a sweep of shapes, analytic gradients
+// (double kernels and the float layer on the tape), a planted wrong backward that the checker
+// must catch, validation errors, and bit-identical results at 1 and 2 threads.
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <xtensor/xarray.hpp>
+#include <xtensor/xmath.hpp>
+
+#include "autograd/gradcheck.hpp"
+#include "autograd/ops.hpp"
+#include "autograd/tape.hpp"
+#include "core/error.hpp"
+#include "core/rng.hpp"
+#include "core/threading.hpp"
+#include "layers/conv2d.hpp"
+
+namespace bdata = boost::unit_test::data;
+namespace tt = boost::test_tools;
+using namespace xgrad;
+
+namespace {
+
+struct ConvCase {
+  std::size_t N, C, H, W, O, K, S, P, G;
+  bool bias;
+};
+
+std::ostream& operator<<(std::ostream& out, const ConvCase& c) {
+  return out << "N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W << " O=" << c.O << " K=" << c.K
+             << " S=" << c.S << " P=" << c.P << " G=" << c.G << " bias=" << c.bias;
+}
+
+// Batch 1-3, groups 1/2/3, kernels 1/3/5, strides 1/2/4, paddings 0/1/2, non-square, bias on/off.
+const std::vector<ConvCase> kCases = {
+    {1, 1, 5, 5, 1, 1, 1, 0, 1, true},    {2, 3, 7, 9, 4, 3, 1, 1, 1, true},   {3, 2, 8, 6, 3, 3, 2, 0, 1, false},
+    {1, 4, 9, 11, 6, 3, 1, 1, 2, true},   {2, 6, 10, 7, 6, 5, 2, 2, 3, true},  {2, 3, 13, 12, 5, 5, 4, 2, 1, true},
+    {1, 6, 6, 6, 9, 1, 2, 0, 3, false},   {3, 4, 5, 8, 8, 3, 4, 1, 2, true},   {2, 2, 4, 4, 2, 5, 1, 2, 1, true},
+    {1, 3, 11, 11, 6, 5, 2, 2, 3, false}, {2, 4, 6, 5, 4, 3, 1, 2, 4, true},   {1, 2, 3, 17, 4, 3, 1, 1, 2, true},
+};
+
+xt::xarray<double> random_array(const Shape& shape, Rng& rng, double lo = -1.0, double hi = 1.0) {
+  xt::xarray<double> a = xt::xarray<double>::from_shape(shape);
+  for (auto& v : a) v = rng.uniform(lo, hi);
+  return a;
+}
+
+Tensor to_float(const xt::xarray<double>& a) { return xt::cast<float>(a); }
+xt::xarray<double> to_double(const Tensor& a) { return xt::cast<double>(a); }
+
+Conv2dGeometry geometry(const ConvCase& c) {
+  return Conv2dGeometry::make("test", {c.N, c.C, c.H, c.W}, c.C, c.O, c.K, c.S, c.P, c.G);
+}
+
+// Direct convolution in nested loops, in double.
+xt::xarray<double> reference_conv(const xt::xarray<double>& x, const xt::xarray<double>& w, const double* b,
+                                  const Conv2dGeometry& g) {
+  xt::xarray<double> y = xt::zeros<double>({g.N, g.O, g.OH, g.OW});
+  const std::size_t Cg = g.C / g.G, Og = g.O / g.G;
+  for (std::size_t n = 0; n < g.N; ++n)
+    for (std::size_t o = 0; o < g.O; ++o)
+      for (std::size_t oh = 0; oh < g.OH; ++oh)
+        for (std::size_t ow = 0; ow < g.OW; ++ow) {
+          double acc = b != nullptr ? b[o] : 0.0;
+          for (std::size_t cg = 0; cg < Cg; ++cg)
+            for (std::size_t kh = 0; kh < g.K; ++kh)
+              for (std::size_t kw = 0; kw < g.K; ++kw) {
+                const long ih = static_cast<long>(oh * g.S + kh) - static_cast<long>(g.P);
+                const long iw = static_cast<long>(ow * g.S + kw) - static_cast<long>(g.P);
+                if (ih < 0 || iw < 0 || ih >= static_cast<long>(g.H) || iw >= static_cast<long>(g.W)) continue;
+                acc += w(o, cg, kh, kw) * x(n, (o / Og) * Cg + cg, ih, iw);
+              }
+          y(n, o, oh, ow) = acc;
+        }
+  return y;
+}
+
+// The double kernels as gradcheck_kernel functions of (x, w[, b]).
+xt::xarray<double> kernel_forward(const KernelInputs& in, const Conv2dGeometry& g) {
+  std::vector<double> cols(g.cols_size());
+  xt::xarray<double> y = xt::xarray<double>::from_shape(g.output_shape());
+  kernels::conv2d_forward<double>(in[0].data(), in[1].data(), in.size() > 2 ? in[2].data() : nullptr, y.data(),
+                                  cols.data(), g);
+  return y;
+}
+
+// dout_scale != 1 plants a wrong backward.
+void kernel_backward(const KernelInputs& in, const xt::xarray<double>& dout, KernelInputs& grads,
+                     const Conv2dGeometry& g, double dout_scale = 1.0) {
+  std::vector<double> cols(g.cols_size()), scratch(g.scratch_size());
+  kernels::im2col<double>(in[0].data(), cols.data(), g);
+  const xt::xarray<double> dy = dout * dout_scale;
+  kernels::conv2d_backward<double>(dy.data(), in[1].data(), cols.data(), grads[0].data(), grads[1].data(),
+                                   in.size() > 2 ? grads[2].data() : nullptr, scratch.data(), g);
+}
+
+KernelInputs kernel_inputs(const ConvCase& c, Rng& rng) {
+  KernelInputs in{random_array({c.N, c.C, c.H, c.W}, rng), random_array({c.O, c.C / c.G, c.K, c.K}, rng)};
+  if (c.bias) in.push_back(random_array({c.O}, rng));
+  return in;
+}
+
+bool message_has(const Error& e, std::initializer_list<const char*> parts) {
+  const std::string m = e.what();
+  for (const char* p : parts) {
+    if (m.find(p) == std::string::npos) {
+      BOOST_TEST_MESSAGE("message \"" << m << "\" lacks \"" << p << "\"");
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(conv2d)
+
+BOOST_DATA_TEST_CASE(layer_forward_matches_direct_reference, bdata::make(kCases), c) {
+  Rng rng(11);
+  Conv2d conv(c.C, c.O, c.K, c.S, c.P, c.G, c.bias, rng);
+  const xt::xarray<double> x = random_array({c.N, c.C, c.H, c.W}, rng);
+  const Variable y = conv(Variable(to_float(x)));
+  const Conv2dGeometry g = geometry(c);
+  const xt::xarray<double> w = to_double(conv.weight().value());
+  const xt::xarray<double> b = c.bias ? to_double(conv.bias().value()) : xt::xarray<double>();
+  const xt::xarray<double> expected = reference_conv(x, w, c.bias ? b.data() : nullptr, g);
+  BOOST_TEST(y.shape() == Shape(g.output_shape()), tt::per_element());
+  // Absolute: outputs are O(1) sums in which float rounding is ~1e-7 per term.
+  const double worst = xt::amax(xt::abs(to_double(y.value()) - expected))();
+  BOOST_TEST(worst <= 1e-5);
+}
+
+BOOST_DATA_TEST_CASE(double_kernel_forward_matches_direct_reference, bdata::make(kCases), c) {
+  Rng rng(12);
+  const KernelInputs in = kernel_inputs(c, rng);
+  const Conv2dGeometry g = geometry(c);
+  const xt::xarray<double> expected = reference_conv(in[0], in[1], c.bias ? in[2].data() : nullptr, g);
+  const xt::xarray<double> got = kernel_forward(in, g);
+  BOOST_TEST(got == expected, tt::tolerance(1e-12) << tt::per_element());
+}
+
+BOOST_DATA_TEST_CASE(double_kernel_gradients, bdata::make(kCases), c) {
+  Rng rng(13);
+  const Conv2dGeometry g = geometry(c);
+  const GradcheckResult r = gradcheck_kernel([&g](const KernelInputs& in) { return kernel_forward(in, g); },
+                                             [&g](const KernelInputs& in, const xt::xarray<double>& dout,
+                                                  KernelInputs& grads) { kernel_backward(in, dout, grads, g); },
+                                             kernel_inputs(c, rng));
+  BOOST_TEST(r.ok, r.summary());
+}
+
+BOOST_AUTO_TEST_CASE(planted_wrong_backward_is_caught) {
+  const ConvCase c{2, 4, 6, 7, 4, 3, 1, 1, 2, true};
+  Rng rng(14);
+  const Conv2dGeometry g = geometry(c);
+  const KernelInputs in = kernel_inputs(c, rng);
+  auto forward = [&g](const KernelInputs& x) { return kernel_forward(x, g); };
+
+  // A backward scaled by 1.001.
+  const GradcheckResult scaled = gradcheck_kernel(
+      forward, [&g](const KernelInputs& x, const xt::xarray<double>& dout, KernelInputs& grads) {
+        kernel_backward(x, dout, grads, g, 1.001);
+      },
+      in);
+  BOOST_TEST(!scaled.ok, scaled.summary());
+
+  // A col2im that skips one tap (row (c=1, kh=2, kw=0) of the column gradient of each group).
+  const GradcheckResult skipped = gradcheck_kernel(
+      forward,
+      [&g](const KernelInputs& x, const xt::xarray<double>& dout, KernelInputs& grads) {
+        std::vector<double> cols(g.cols_size()), scratch(g.scratch_size());
+        kernels::im2col<double>(x[0].data(), cols.data(), g);
+        kernels::conv2d_backward<double>(dout.data(), x[1].data(), cols.data(), nullptr, grads[1].data(),
+                                         grads[2].data(), scratch.data(), g);
+        // dcols_grp (R, L) = w_grp^T dy_grp, by loops, then the planted hole.
+        const std::size_t R = g.R(), L = g.L(), Og = g.Og(), P = g.OH * g.OW;
+        std::vector<double> dcols(R * L);
+        for (std::size_t grp = 0; grp < g.G; ++grp) {
+          for (std::size_t r = 0; r < R; ++r)
+            for (std::size_t l = 0; l < L; ++l) {
+              double acc = 0.0;
+              const std::size_t n = l / P, p = l % P;
+              for (std::size_t o = 0; o < Og; ++o)
+                acc += x[1].data()[(grp * Og + o) * R + r] * dout.data()[(n * g.O + grp * Og + o) * P + p];
+              dcols[r * L + l] = acc;
+            }
+          const std::size_t hole = (1 * g.K + 2) * g.K + 0;
+          std::fill(dcols.begin() + hole * L, dcols.begin() + (hole + 1) * L, 0.0);
+          kernels::col2im_add<double>(dcols.data(), grads[0].data(), grp, g);
+        }
+      },
+      in);
+  BOOST_TEST(!skipped.ok, skipped.summary());
+  BOOST_TEST(skipped.worst_input == "input 0");
+}
+
+BOOST_DATA_TEST_CASE(layer_gradients_on_the_tape, bdata::make(std::vector<ConvCase>{kCases[1], kCases[4], kCases[7]}),
+                     c) {
+  Rng rng(15);
+  Conv2d conv(c.C, c.O, c.K, c.S, c.P, c.G, c.bias, rng);
+  Variable x(to_float(random_array({c.N, c.C, c.H, c.W}, rng)), true, "x");
+  const GradcheckResult r = gradcheck(conv, x);
+  BOOST_TEST(r.ok, r.summary());
+}
+
+BOOST_AUTO_TEST_CASE(layer_applied_twice_before_backward) {
+  // Two forwards share the layer's buffers; the first backward's saved columns must survive.
+  Rng rng(16);
+  Conv2d conv(3, 4, 3, 1, 1, 1, true, rng);
+  Variable x1(to_float(random_array({2, 3, 5, 6}, rng)), true, "x1");
+  Variable x2(to_float(random_array({2, 3, 5, 6}, rng)), true, "x2");
+  const GradcheckResult r = gradcheck([&] { return add(conv(x1), conv(x2)); },
+                                      {x1, x2, conv.weight(), conv.bias()});
+  BOOST_TEST(r.ok, r.summary());
+}
+
+BOOST_AUTO_TEST_CASE(no_grad_records_nothing) {
+  Conv2d conv(2, 3, 3);
+  Variable x(full({1, 2, 5, 5}, 1.0f), true);
+  Tape::active().clear();
+  NoGradGuard guard;
+  const Variable y = conv(x);
+  BOOST_TEST(!y.requires_grad());
+  BOOST_TEST(Tape::active().size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(backward_adds_and_skips_frozen_parameters) {
+  Rng rng(17);
+  Conv2d conv(2, 2, 3, 1, 1, 1, true, rng);
+  conv.weight().set_requires_grad(false);
+  Variable x(to_float(random_array({1, 2, 4, 4}, rng)), true, "x");
+  const GradcheckResult r = gradcheck(conv, x);
+  BOOST_TEST(r.ok, r.summary());
+  BOOST_TEST(!conv.weight().has_grad());
+}
+
+// Large enough that every loop and GEMM takes its parallel path.
+BOOST_DATA_TEST_CASE(bit_identical_at_one_and_two_threads,
+                     bdata::make(std::vector<ConvCase>{{8, 16, 24, 26, 32, 3, 1, 1, 2, true},
+                                                       {4, 3, 40, 36, 24, 5, 2, 2, 1, true}}),
+                     c) {
+  Rng rng(18);
+  const Conv2dGeometry g = geometry(c);
+  const Tensor x0 = to_float(random_array({c.N, c.C, c.H, c.W}, rng));
+  const Tensor dy0 = to_float(random_array(g.output_shape(), rng));
+  struct Result {
+    Tensor y, dx, dw, db;
+  };
+  auto run = [&](int threads) {
+    set_num_threads(threads);
+    Rng init(19);
+    Conv2d conv(c.C, c.O, c.K, c.S, c.P, c.G, c.bias, init);
+    Variable x(x0, true);
+    Variable y = conv(x);
+    y.backward(dy0);
+    return Result{y.value(), x.grad(), conv.weight().grad(), conv.bias().grad()};
+  };
+  const int before = get_num_threads();
+  const Result one = run(1), two = run(2);
+  set_num_threads(before);
+  BOOST_TEST((one.y == two.y));
+  BOOST_TEST((one.dx == two.dx));
+  BOOST_TEST((one.dw == two.dw));
+  BOOST_TEST((one.db == two.db));
+}
+
+BOOST_AUTO_TEST_CASE(initialisation_like_pytorch) {
+  Rng rng(20);
+  Conv2d conv(6, 8, 3, 1, 0, 2, true, rng);
+  BOOST_TEST(conv.weight().shape() == Shape({8, 3, 3, 3}), tt::per_element());
+  BOOST_TEST(conv.bias().shape() == Shape({8}), tt::per_element());
+  const float bound = 1.0f / std::sqrt(27.0f);  // fan_in = (6 / 2) * 3 * 3
+  BOOST_TEST(xt::amax(xt::abs(conv.weight().value()))() <= bound);
+  BOOST_TEST(xt::amax(xt::abs(conv.weight().value()))() > 0.8f * bound);
+  BOOST_TEST(xt::amax(xt::abs(conv.bias().value()))() <= bound);
+  const auto params = conv.parameters();
+  BOOST_TEST_REQUIRE(params.size() == 2u);
+  BOOST_TEST(params[0].name == "weight");
+  BOOST_TEST(params[1].name == "bias");
+  BOOST_TEST(Conv2d(3, 4, 3, 1, 0, 1, false).parameters().size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(describe_names_every_argument) {
+  BOOST_TEST(Conv2d(3, 24, 5, 2, 2).describe() == "Conv2d(3, 24, kernel_size=5, stride=2, padding=2, groups=1, bias=true)");
+  BOOST_TEST(Conv2d(4, 6, 3, 1, 0, 2, false).describe() ==
+             "Conv2d(4, 6, kernel_size=3, stride=1, padding=0, groups=2, bias=false)");
+}
+
+BOOST_AUTO_TEST_CASE(invalid_arguments_throw_naming_layer_and_argument) {
+  auto has = [](std::initializer_list<const char*> parts) {
+    return [parts](const Error& e) { return message_has(e, parts); };
+  };
+  BOOST_CHECK_EXCEPTION(Conv2d(3, 4, 3, 0), Error, has({"Conv2d(", "stride"}));
+  BOOST_CHECK_EXCEPTION(Conv2d(3, 4, 3, 1, 0, 2), Error, has({"Conv2d(", "groups", "in_channels (3)"}));
+  BOOST_CHECK_EXCEPTION(Conv2d(4, 3, 3, 1, 0, 2), Error, has({"Conv2d(", "groups", "out_channels (3)"}));
+  BOOST_CHECK_EXCEPTION(Conv2d(0, 3, 3), Error, has({"Conv2d(", "in_channels"}));
+  BOOST_CHECK_EXCEPTION(Conv2d(3, 0, 3), Error, has({"Conv2d(", "out_channels"}));
+  BOOST_CHECK_EXCEPTION(Conv2d(3, 4, 0), Error, has({"Conv2d(", "kernel_size"}));
+  BOOST_CHECK_EXCEPTION(Conv2d(3, 4, 3, 1, 0, 0), Error, has({"Conv2d(", "groups"}));
+
+  Conv2d conv(3, 4, 5, 1, 1);
+  BOOST_CHECK_EXCEPTION(conv(Variable(zeros({3, 8, 8}))), Error, has({"Conv2d(3, 4", "rank 4", "(3, 8, 8)"}));
+  BOOST_CHECK_EXCEPTION(conv(Variable(zeros({1, 2, 8, 8}))), Error, has({"Conv2d(3, 4", "channels", "(1, 2, 8, 8)"}));
+  BOOST_CHECK_EXCEPTION(conv(Variable(zeros({1, 3, 2, 8}))), Error,
+                        has({"Conv2d(3, 4", "kernel_size 5", "padded input", "(1, 3, 2, 8)"}));
+  BOOST_CHECK_EXCEPTION(conv(Variable(zeros({0, 3, 8, 8}))), Error, has({"Conv2d(3, 4", "sizes", "(0, 3, 8, 8)"}));
+  BOOST_CHECK_EXCEPTION(conv(Variable(zeros({1, 3, 8, 0}))), Error, has({"Conv2d(3, 4", "sizes", "(1, 3, 8, 0)"}));
+  BOOST_CHECK_EXCEPTION(conv(Variable()), Error, has({"Conv2d(3, 4", "undefined"}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
