@@ -36,8 +36,14 @@ Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
 
 namespace {
 
+// Names the op when an input handle is undefined (before any use of its value).
+void require_defined(const char* op, std::initializer_list<const Variable*> inputs) {
+  for (const Variable* v : inputs) check(v->defined(), op, ": an input Variable is undefined");
+}
+
 // Shared body of add/sub: out = a + sign * b.
 Variable add_signed(const char* op, const Variable& a, const Variable& b, float sign) {
+  require_defined(op, {&a, &b});
   const Shape sa = a.shape(), sb = b.shape();
   broadcast_shape(op, sa, sb);
   Tensor value = sign > 0 ? Tensor(a.value() + b.value()) : Tensor(a.value() - b.value());
@@ -61,6 +67,7 @@ Variable add(const Variable& a, const Variable& b) { return add_signed("add", a,
 Variable sub(const Variable& a, const Variable& b) { return add_signed("sub", a, b, -1.0f); }
 
 Variable mul(const Variable& a, const Variable& b) {
+  require_defined("mul", {&a, &b});
   const Shape sa = a.shape(), sb = b.shape();
   broadcast_shape("mul", sa, sb);
   Variable out = make_output("mul", Tensor(a.value() * b.value()), {a, b});
@@ -75,6 +82,7 @@ Variable mul(const Variable& a, const Variable& b) {
 }
 
 Variable scale(const Variable& x, float factor) {
+  require_defined("scale", {&x});
   Variable out = make_output("scale", Tensor(x.value() * factor), {x});
   if (out.requires_grad()) {
     Tape::active().record("scale", out, [x, factor](const Tensor& dout) mutable {
@@ -85,7 +93,7 @@ Variable scale(const Variable& x, float factor) {
 }
 
 Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b) {
-  check(a.defined() && b.defined(), "matmul: undefined operand");
+  require_defined("matmul", {&a, &b});
   const Shape sa = a.shape(), sb = b.shape();
   check(sa.size() == 2 && sb.size() == 2, "matmul: operands must be 2-D, got a ", shape_str(sa), " and b ",
         shape_str(sb));
@@ -116,6 +124,7 @@ Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b
 }
 
 Variable reshape(const Variable& x, const Shape& shape) {
+  require_defined("reshape", {&x});
   const Shape from = x.shape();
   check(numel(shape) == numel(from), "reshape: cannot reshape ", shape_str(from), " (", numel(from),
         " elements) to ", shape_str(shape), " (", numel(shape), " elements)");
@@ -133,12 +142,14 @@ Variable reshape(const Variable& x, const Shape& shape) {
 }
 
 Variable flatten(const Variable& x) {
+  require_defined("flatten", {&x});
   const Shape s = x.shape();
   check(s.size() >= 1, "flatten: input must have rank >= 1, got ", shape_str(s));
   return reshape(x, {s[0], s[0] == 0 ? 0 : numel(s) / s[0]});
 }
 
 Variable sum(const Variable& x) {
+  require_defined("sum", {&x});
   double total = 0.0;
   for (float v : x.value()) total += v;
   Variable out = make_output("sum", full<float>({}, static_cast<float>(total)), {x});
@@ -151,12 +162,14 @@ Variable sum(const Variable& x) {
 }
 
 Variable mean(const Variable& x) {
+  require_defined("mean", {&x});
   const std::size_t n = x.size();
   check(n > 0, "mean: input of shape ", shape_str(x.shape()), " is empty");
   return scale(sum(x), 1.0f / static_cast<float>(n));
 }
 
 Variable relu(const Variable& x) {
+  require_defined("relu", {&x});
   const Tensor& xv = x.value();
   Tensor value = empty(x.shape());
   const float* src = xv.data();

@@ -16,7 +16,9 @@ namespace xgrad {
 void set_num_threads(int n) {
   check(n >= 1, "set_num_threads: thread count must be >= 1, got ", n);
   omp_set_num_threads(n);
-  openblas_set_num_threads(n);
+  // OpenBLAS stays single-threaded: xgrad's gemm parallelises over fixed blocks itself, so
+  // that results do not depend on the thread count (see core/blas.hpp).
+  openblas_set_num_threads(1);
 }
 
 int get_num_threads() { return omp_get_max_threads(); }

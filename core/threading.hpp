@@ -1,10 +1,11 @@
 #pragma once
-// Threading policy: one knob for OpenMP (our kernels) and OpenBLAS (GEMM) together.
-// Results never depend on the thread count; only speed does.
+// Threading policy: one knob for all of xgrad's parallelism. OpenMP runs our kernels and
+// our GEMM blocks; OpenBLAS is kept single-threaded underneath (its own threading changes
+// results with the thread count). Results never depend on the thread count; only speed does.
 
 namespace xgrad {
 
-// Sets the thread count of OpenMP and OpenBLAS; n < 1 throws xgrad::Error.
+// Sets the OpenMP thread count (OpenBLAS stays at 1); n < 1 throws xgrad::Error.
 void set_num_threads(int n);
 // The OpenMP thread count that parallel kernels will use.
 int get_num_threads();

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <array>
 
 #include "core/blas.hpp"
 #include "core/error.hpp"
@@ -218,6 +219,35 @@ BOOST_AUTO_TEST_CASE(gemm_matches_naive_for_every_transpose) {
           double ref = 2.0 * c0(i, j);
           for (std::size_t p = 0; p < k; ++p) ref += 0.5 * (ta ? a(p, i) : a(i, p)) * (tb ? b(j, p) : b(p, j));
           BOOST_TEST(c(i, j) == ref, tt::tolerance(1e-4));
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(large_gemm_is_split_and_identical_at_any_thread_count) {
+  // Large enough to be split into blocks, along columns and along rows.
+  Rng rng(12);
+  for (const auto& mnk : {std::array<std::size_t, 3>{40, 1000, 70}, std::array<std::size_t, 3>{300, 90, 50}}) {
+    const std::size_t m = mnk[0], n = mnk[1], k = mnk[2];
+    for (int ta = 0; ta < 2; ++ta) {
+      for (int tb = 0; tb < 2; ++tb) {
+        Tensor a = empty(ta ? Shape{k, m} : Shape{m, k});
+        Tensor b = empty(tb ? Shape{n, k} : Shape{k, n});
+        rng.fill_normal(a, 0, 1);
+        rng.fill_normal(b, 0, 1);
+        Tensor c1 = zeros({m, n}), c2 = zeros({m, n});
+        set_num_threads(1);
+        gemm(ta, tb, m, n, k, 1.0f, a.data(), b.data(), 0.0f, c1.data());
+        set_num_threads(2);
+        gemm(ta, tb, m, n, k, 1.0f, a.data(), b.data(), 0.0f, c2.data());
+        BOOST_TEST(std::memcmp(c1.data(), c2.data(), c1.size() * sizeof(float)) == 0);
+        for (std::size_t i = 0; i < m; i += 7) {
+          for (std::size_t j = 0; j < n; j += 13) {
+            double ref = 0.0;
+            for (std::size_t p = 0; p < k; ++p) ref += double(ta ? a(p, i) : a(i, p)) * (tb ? b(j, p) : b(p, j));
+            BOOST_TEST_REQUIRE(std::abs(c2(i, j) - ref) <= 1e-4 * (1.0 + std::abs(ref)));
+          }
         }
       }
     }
