@@ -17,6 +17,7 @@
 #include "layers/flatten.hpp"
 #include "layers/layer.hpp"
 #include "layers/linear.hpp"
+#include "layers/local_response_norm.hpp"
 #include "layers/max_pool2d.hpp"
 #include "layers/relu.hpp"
 #include "optim/sgd.hpp"

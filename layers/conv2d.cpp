@@ -7,6 +7,9 @@
 #include <vector>
 
 #include <xsimd/xsimd.hpp>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 #include <xtensor-blas/xblas.hpp>
 #include <xtensor/xadapt.hpp>
 
@@ -98,13 +101,16 @@ void split_k_gemm(bool trans_a, bool trans_b, std::size_t m_, std::size_t n_, st
       // Columns [k0, k0 + kc) of op(A) and rows [k0, k0 + kc) of op(B).
       const T* ap = trans_a ? a + k0 * lda : a + k0;
       const T* bp = trans_b ? b + k0 : b + k0 * ldb;
-      gemm_ld(trans_a, trans_b, m, n, kc, alpha, ap, lda, bp, ldb, T(0), partial + i * m * n, n);
+      // The transposed product, C^T (n x m) = op(B)^T op(A)^T: OpenBLAS is faster with the
+      // longer of the two output sides as rows (here R = Cg*K*K rather than Og).
+      gemm_ld(!trans_b, !trans_a, n, m, kc, alpha, bp, ldb, ap, lda, T(0), partial + i * m * n, m);
     }
     // Each element of C is summed by one thread, in chunk order.
 #pragma omp for schedule(static)
     for (Index j = 0; j < m * n; ++j) {
-      T total = partial[j];
-      for (Index i = 1; i < chunks; ++i) total += partial[i * m * n + j];
+      const Index t = (j % n) * m + j / n;  // element (j / n, j % n) of C in C^T
+      T total = partial[t];
+      for (Index i = 1; i < chunks; ++i) total += partial[i * m * n + t];
       c[j] = beta == T(0) ? total : beta * c[j] + total;
     }
   }
@@ -175,6 +181,20 @@ inline void copy_run(const T* src, T* dst, Index n) {
   for (; i < n; ++i) dst[i] = src[i];
 }
 
+#if defined(__AVX2__)
+// float: the ragged end (fewer than 8 values, e.g. a whole 7-wide row) in one masked move.
+template <>
+inline void copy_run<float>(const float* src, float* dst, Index n) {
+  Index i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
+  if (i < n) {
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - i)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(dst + i, mask, _mm256_maskload_ps(src + i, mask));
+  }
+}
+#endif
+
 // dst[0, n) += src[0, n), likewise.
 template <class T>
 inline void add_run(const T* src, T* dst, Index n) {
@@ -182,8 +202,23 @@ inline void add_run(const T* src, T* dst, Index n) {
   constexpr Index lanes = static_cast<Index>(Batch::size);
   Index i = 0;
   for (; i + lanes <= n; i += lanes) (Batch::load_unaligned(dst + i) + Batch::load_unaligned(src + i)).store_unaligned(dst + i);
+#pragma GCC unroll 0
   for (; i < n; ++i) dst[i] += src[i];
 }
+
+#if defined(__AVX2__)
+template <>
+inline void add_run<float>(const float* src, float* dst, Index n) {
+  Index i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
+  if (i < n) {
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - i)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256 sum = _mm256_add_ps(_mm256_maskload_ps(dst + i, mask), _mm256_maskload_ps(src + i, mask));
+    _mm256_maskstore_ps(dst + i, mask, sum);
+  }
+}
+#endif
 
 // Images per panel of the fused loops below: about 2^18 / R columns (a panel of cols of about
 // 1 MB in float), at least 512 columns, whole images only. Fixed by the shape alone.

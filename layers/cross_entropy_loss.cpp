@@ -95,6 +95,15 @@ Variable CrossEntropyLoss::forward(const Variable& logits, const std::vector<std
   kernels::validate_cross_entropy(s, labels);
   const std::size_t N = s[0], K = s[1];
   const float loss = kernels::cross_entropy_forward<float>(logits.value().data(), labels.data(), N, K);
+  if (!std::isfinite(loss)) {
+    // Only now look for the cause: a NaN or infinity in the logits (a diverged model).
+    const float* v = logits.value().data();
+    for (std::size_t i = 0; i < N * K; ++i) {
+      check(std::isfinite(v[i]), "CrossEntropyLoss: logits ", shape_str(s), " hold a non-finite value (", v[i],
+            ") at [", i / K, ", ", i % K, "]");
+    }
+    throw Error(cat("CrossEntropyLoss: the loss is non-finite (", loss, ") for finite logits ", shape_str(s)));
+  }
   Variable out = make_output("CrossEntropyLoss", full<float>({}, loss), {logits});
   if (out.requires_grad()) {
     Tape::active().record("CrossEntropyLoss", out, [logits, labels, N, K](const Tensor& dout) mutable {

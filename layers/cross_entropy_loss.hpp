@@ -36,6 +36,7 @@ void cross_entropy_backward(const T* logits, const std::int64_t* labels, T dloss
 class CrossEntropyLoss {
  public:
   // logits (N, K), labels N values in [0, K) -> a scalar of shape ().
+  // A non-finite loss throws xgrad::Error naming the first non-finite logit, if any.
   Variable forward(const Variable& logits, const std::vector<std::int64_t>& labels);
   Variable operator()(const Variable& logits, const std::vector<std::int64_t>& labels) {
     return forward(logits, labels);

@@ -66,15 +66,34 @@ void maxpool2d_forward(const T* x, T* y, std::int32_t* argmax, const MaxPool2dGe
       const Index h0 = std::max<Index>(oh * S - P, 0), h1 = std::min<Index>(oh * S - P + K, H);
       for (Index ow = 0; ow < OW; ++ow) {
         const Index w0 = std::max<Index>(ow * S - P, 0), w1 = std::min<Index>(ow * S - P + K, W);
+        // Pass 1, branch-free: the window maximum, and whether it holds a NaN.
         T best = -std::numeric_limits<T>::infinity();
-        Index at = h0 * W + w0;
+        bool nan = false;
         for (Index ih = h0; ih < h1; ++ih) {
           for (Index iw = w0; iw < w1; ++iw) {
             const T v = xp[ih * W + iw];
-            // Strictly greater: ties keep the first maximum. A NaN always wins (as in PyTorch).
-            if (v > best || std::isnan(v)) {
-              best = v;
-              at = ih * W + iw;
+            best = v > best ? v : best;
+            nan |= v != v;
+          }
+        }
+        // Pass 2: where it is. As in PyTorch, a strictly greater value replaces the maximum
+        // and a NaN always does, so the index is the first maximum, or the last NaN.
+        Index at = h0 * W + w0;
+        if (!nan) {
+          for (Index ih = h0, found = 0; ih < h1 && !found; ++ih) {
+            for (Index iw = w0; iw < w1; ++iw) {
+              if (xp[ih * W + iw] == best) {
+                at = ih * W + iw;
+                found = 1;
+                break;
+              }
+            }
+          }
+        } else {
+          best = std::numeric_limits<T>::quiet_NaN();
+          for (Index ih = h0; ih < h1; ++ih) {
+            for (Index iw = w0; iw < w1; ++iw) {
+              if (std::isnan(xp[ih * W + iw])) at = ih * W + iw;
             }
           }
         }

@@ -175,6 +175,20 @@ BOOST_AUTO_TEST_CASE(overlapping_windows_add_their_gradients) {
   BOOST_TEST(xt::sum(x.grad())() == 10.0f);
 }
 
+BOOST_AUTO_TEST_CASE(nan_wins_and_the_last_nan_gets_the_gradient) {
+  Tensor v = zeros({1, 1, 2, 2});
+  v(0, 0, 0, 1) = std::numeric_limits<float>::quiet_NaN();
+  v(0, 0, 1, 0) = std::numeric_limits<float>::quiet_NaN();
+  v(0, 0, 1, 1) = 5.0f;
+  Variable x(v, true);
+  MaxPool2d pool(2);
+  Variable y = pool(x);
+  BOOST_TEST(std::isnan(y.value()(0, 0, 0, 0)));
+  y.backward(full({1, 1, 1, 1}, 1.0f));
+  BOOST_TEST(x.grad()(0, 0, 1, 0) == 1.0f);
+  BOOST_TEST(xt::sum(x.grad())() == 1.0f);
+}
+
 BOOST_AUTO_TEST_CASE(padding_is_minus_infinity) {
   // All-negative input: padded positions must never win.
   MaxPool2d pool(3, 2, 1);
