@@ -36,15 +36,17 @@ constexpr double kTargetSeconds = 120.0;
 struct Config {
   std::string preset = "mini";
   long long classes = 10;
-  long long epochs = 6;
+  long long epochs = 4;
   long long batch_size = 64;
-  double lr = 0.02;
+  double lr = 0.01;
   double momentum = 0.9;
   double weight_decay = 5e-4;
-  double dropout = 0.5;
+  // The architecture's Dropout layers are kept but off by default: on this budget (about 320
+  // steps) dropout 0.5 slows learning more than it helps generalisation.
+  double dropout = 0.0;
   long long seed = 1;
   long long threads = 2;
-  long long train_size = 6000;
+  long long train_size = 5120;
   long long test_size = 1000;
   std::string save, load, metrics, plot;
   bool profile = false;
@@ -79,7 +81,7 @@ po::options_description make_options(Config& c) {
     ("classes", po::value(&c.classes)->default_value(c.classes), "number of classes (>= 2)")
     ("epochs", po::value(&c.epochs)->default_value(c.epochs), "training epochs (0: evaluate only)")
     ("batch-size", po::value(&c.batch_size)->default_value(c.batch_size), "minibatch size")
-    ("lr", po::value(&c.lr)->default_value(c.lr), "initial learning rate (decayed 10x for the last epoch)")
+    ("lr", po::value(&c.lr)->default_value(c.lr), "peak learning rate (5% linear warm-up, then cosine decay to 1%)")
     ("momentum", po::value(&c.momentum)->default_value(c.momentum), "SGD momentum, in [0, 1)")
     ("weight-decay", po::value(&c.weight_decay)->default_value(c.weight_decay), "L2 weight decay")
     ("dropout", po::value(&c.dropout)->default_value(c.dropout), "drop probability of the two Dropout layers")
@@ -142,7 +144,8 @@ std::size_t count_correct(const Tensor& logits, const std::vector<std::int64_t>&
   return correct;
 }
 
-double evaluate(Layer& model, const Dataset& data, std::size_t batch) {
+// Test accuracy, and the accuracy of each class in per_class when given.
+double evaluate(Layer& model, const Dataset& data, std::size_t batch, std::vector<double>* per_class = nullptr) {
   model.eval();
   NoGradGuard no_grad;
   const std::size_t samples = data.labels.size();
@@ -154,7 +157,21 @@ double evaluate(Layer& model, const Dataset& data, std::size_t batch) {
   for (std::size_t first = 0; first < samples; first += batch) {
     const std::size_t count = std::min(batch, samples - first);
     gather(data, order, first, count, images, labels);
-    correct += count_correct(model(Variable(images)).value(), labels);
+    const Variable logits = model(Variable(std::move(images)));
+    correct += count_correct(logits.value(), labels);
+    if (per_class) {
+      const std::size_t k = logits.shape()[1];
+      per_class->resize(k, 0.0);
+      for (std::size_t j = 0; j < count; ++j) {
+        const float* row = logits.value().data() + j * k;
+        if (std::max_element(row, row + k) - row == labels[j]) (*per_class)[static_cast<std::size_t>(labels[j])] += 1;
+      }
+    }
+  }
+  if (per_class) {
+    std::vector<double> total(per_class->size(), 0.0);
+    for (auto label : data.labels) total[static_cast<std::size_t>(label)] += 1;
+    for (std::size_t i = 0; i < total.size(); ++i) (*per_class)[i] /= std::max(1.0, total[i]);
   }
   model.train();
   return static_cast<double>(correct) / static_cast<double>(samples);
@@ -244,8 +261,8 @@ bool write_plot(const std::string& png, const std::vector<EpochRecord>& history)
     for (std::size_t pos = 0; (pos = out.find('\'', pos)) != std::string::npos; pos += 2) out.insert(pos, "'");
     s << "set terminal pngcairo size 1000,420 font ',10'\n"
       << "set output '" << out << "'\n"
-      << "set multiplot layout 1,2 title 'alexnet_example'\n"
-      << "set xlabel 'epoch'\nset grid\nset key top right\n"
+      << "set multiplot layout 1,2 title 'alexnet\\_example: training curves'\n"
+      << "set xlabel 'epoch'\nset xtics 1\nset grid\nset key top right\n"
       << "set ylabel 'training loss'\n"
       << "plot '" << data.string() << "' using 1:2 with linespoints title 'train loss'\n"
       << "set ylabel 'accuracy (%)'\nset key bottom right\n"
@@ -280,6 +297,18 @@ void print_profile() {
                 e.backward_seconds, share);
   }
   std::printf("  %-44s %8s %11.3f %11.3f\n", "total", "", total_f, total_b);
+}
+
+// Learning rate at step t of T: a linear warm-up over the first 5% of the steps, then a
+// cosine decay to 1% of the peak. The warm-up lets a high rate start safely; the decay settles the
+// weights at the end, which is worth several points of accuracy on a short budget.
+double scheduled_lr(double base, std::size_t t, std::size_t total) {
+  const double warmup = std::max(1.0, 0.05 * static_cast<double>(total));
+  const double step = static_cast<double>(t) + 1.0;
+  if (step <= warmup) return base * step / warmup;
+  const double progress = (step - warmup) / std::max(1.0, static_cast<double>(total) - warmup);
+  const double floor = 0.01 * base;
+  return floor + (base - floor) * 0.5 * (1.0 + std::cos(3.14159265358979323846 * std::min(1.0, progress)));
 }
 
 int run(const Config& c) {
@@ -331,8 +360,6 @@ int run(const Config& c) {
   std::vector<std::int64_t> labels;
 
   for (int epoch = 1; epoch <= c.epochs; ++epoch) {
-    // Step schedule: the last epoch (of at least 3) runs at a tenth of the learning rate.
-    opt.set_lr(c.epochs >= 3 && epoch == c.epochs ? c.lr * 0.1 : c.lr);
     for (std::size_t i = samples - 1; i > 0; --i) std::swap(order[i], order[shuffle.below(i + 1)]);
     model->train();
     double loss_sum = 0.0, epoch_seconds = 0.0;
@@ -342,6 +369,7 @@ int run(const Config& c) {
       const std::size_t first = step * batch, count = std::min(batch, samples - first);
       gather(train, order, first, count, images, labels);
       const auto t0 = std::chrono::steady_clock::now();
+      opt.set_lr(scheduled_lr(c.lr, steps_done, total_steps));
       opt.zero_grad();
       Variable logits = (*model)(Variable(std::move(images)));
       Variable loss = loss_fn(logits, labels);
@@ -392,7 +420,15 @@ int run(const Config& c) {
     std::fflush(stdout);
   }
 
-  const double test_accuracy = history.empty() ? evaluate(*model, test, eval_batch) : history.back().test_accuracy;
+  std::vector<double> per_class;
+  const double test_accuracy = evaluate(*model, test, eval_batch, &per_class);
+  if (classes <= 20) {
+    std::printf("test accuracy per class:");
+    for (std::size_t i = 0; i < per_class.size(); ++i) {
+      std::printf("%s %s %.0f%%", i ? "," : "", examples::synthetic_class_name(i).c_str(), 100 * per_class[i]);
+    }
+    std::printf("\n");
+  }
   const double images_per_second = train_seconds > 0 ? static_cast<double>(images_done) / train_seconds : 0.0;
   if (c.profile) {
     set_profiling(false);

@@ -1,11 +1,11 @@
 #pragma once
 // A synthetic image-classification dataset for the AlexNet example: every class is a family of
-// spatial patterns (oriented gratings, concentric rings, checkerboards, radial spokes, dot
-// grids; shapes: disc, cross, ring outline, square, triangle) drawn with random position, rotation jitter,
-// scale, phase and period. Foreground and background colours are drawn independently of the
-// class and pixel noise is added; then each image is standardised (its mean colour removed,
-// scaled to unit variance). Colour says nothing about the label: a model has to learn spatial
-// structure.
+// spatial patterns (textures: oriented gratings, concentric rings, checkerboards, radial
+// spokes, random waves, dot grids; shapes: disc, cross, ring outline, square, triangle) drawn
+// with random position, rotation jitter, scale, phase and period. Foreground and background
+// colours are drawn independently of the class and pixel noise is added; then each image is
+// standardised (its mean colour removed, scaled to unit variance). Colour says nothing about
+// the label: a model has to learn spatial structure.
 //
 // S = samples, side = image height and width.
 #include <cstddef>
