@@ -3,6 +3,7 @@
 //
 // With no arguments it trains the "mini" preset on 10 classes; the goal it reports against is
 // >= 95% test accuracy within 120 s of training on a 2-core machine. See --help.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -450,6 +451,9 @@ int run(const Config& c) {
               "%.0f s: %s)\n",
               100 * test_accuracy, c.epochs, c.epochs == 1 ? "" : "s", train_seconds, images_per_second,
               100 * kTargetAccuracy, kTargetSeconds, met ? "met" : "not met");
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf("peak resident memory %.0f MB\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
   return 0;
 }
 

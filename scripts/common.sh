@@ -39,10 +39,15 @@ xgrad_install_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# xgrad_build BUILD_DIR [extra cmake args...]
+# xgrad_build BUILD_DIR [TARGET] [extra cmake args...]: configure, then build TARGET (all if empty).
 xgrad_build() {
-  local build_dir="$1"
-  shift
+  local build_dir="$1" target="${2:-}"
+  shift 2 || shift $#
+  echo "xgrad: building ${target:-everything} in $build_dir (a few minutes the first time)"
   cmake -S "$XGRAD_ROOT" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
-  cmake --build "$build_dir" -j"$(nproc)"
+  if [ -n "$target" ]; then
+    cmake --build "$build_dir" -j"$(nproc)" --target "$target"
+  else
+    cmake --build "$build_dir" -j"$(nproc)"
+  fi
 }

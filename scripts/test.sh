@@ -19,6 +19,6 @@ case "${1:-}" in
 esac
 
 xgrad_install_packages "${XGRAD_PACKAGES[@]}"
-xgrad_build "$build_dir" "${cmake_args[@]}"
+xgrad_build "$build_dir" "" "${cmake_args[@]}"
 cd "$build_dir"
 ctest --output-on-failure -j"$(nproc)"
