@@ -20,10 +20,13 @@
 #include "core/rng.hpp"
 #include "core/threading.hpp"
 #include "layers/conv2d.hpp"
+#include "tests/test_util.hpp"
 
 namespace bdata = boost::unit_test::data;
 namespace tt = boost::test_tools;
 using namespace xgrad;
+using xgrad::test::message_contains;
+using xgrad::test::message_has;
 
 namespace {
 
@@ -104,17 +107,6 @@ KernelInputs kernel_inputs(const ConvCase& c, Rng& rng) {
   KernelInputs in{random_array({c.N, c.C, c.H, c.W}, rng), random_array({c.O, c.C / c.G, c.K, c.K}, rng)};
   if (c.bias) in.push_back(random_array({c.O}, rng));
   return in;
-}
-
-bool message_has(const Error& e, std::initializer_list<const char*> parts) {
-  const std::string m = e.what();
-  for (const char* p : parts) {
-    if (m.find(p) == std::string::npos) {
-      BOOST_TEST_MESSAGE("message \"" << m << "\" lacks \"" << p << "\"");
-      return false;
-    }
-  }
-  return true;
 }
 
 }  // namespace

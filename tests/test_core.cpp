@@ -14,10 +14,13 @@
 #include "core/rng.hpp"
 #include "core/tensor.hpp"
 #include "core/threading.hpp"
+#include "tests/test_util.hpp"
 
 namespace tt = boost::test_tools;
 namespace fs = std::filesystem;
 using namespace xgrad;
+using xgrad::test::message_contains;
+using xgrad::test::message_has;
 
 namespace {
 // Fresh scratch directory per test, removed afterwards.
@@ -30,9 +33,6 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
-bool message_contains(const Error& e, const std::string& text) {
-  return std::string(e.what()).find(text) != std::string::npos;
-}
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(shapes)

@@ -13,9 +13,12 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "layers/cross_entropy_loss.hpp"
+#include "tests/test_util.hpp"
 
 namespace tt = boost::test_tools;
 using namespace xgrad;
+using xgrad::test::message_contains;
+using xgrad::test::message_has;
 
 namespace {
 
@@ -38,17 +41,6 @@ xt::xarray<double> random_logits(std::size_t N, std::size_t K, std::uint64_t see
 }
 
 const std::vector<std::int64_t> kLabels = {3, 0, 9, 4, 4, 1, 7};
-
-bool message_has(const Error& e, std::initializer_list<const char*> parts) {
-  const std::string m = e.what();
-  for (const char* p : parts) {
-    if (m.find(p) == std::string::npos) {
-      BOOST_TEST_MESSAGE("message \"" << m << "\" lacks \"" << p << "\"");
-      return false;
-    }
-  }
-  return true;
-}
 
 }  // namespace
 

@@ -17,9 +17,12 @@
 #include "core/rng.hpp"
 #include "core/threading.hpp"
 #include "layers/dropout.hpp"
+#include "tests/test_util.hpp"
 
 namespace bdata = boost::unit_test::data;
 using namespace xgrad;
+using xgrad::test::message_contains;
+using xgrad::test::message_has;
 
 namespace {
 
@@ -28,17 +31,6 @@ Tensor random_tensor(const Shape& shape, std::uint64_t seed) {
   Rng rng(seed);
   rng.fill_uniform(t, 0.5, 1.5);  // never zero, so a zero output means dropped
   return t;
-}
-
-bool message_has(const Error& e, std::initializer_list<const char*> parts) {
-  const std::string m = e.what();
-  for (const char* p : parts) {
-    if (m.find(p) == std::string::npos) {
-      BOOST_TEST_MESSAGE("message \"" << m << "\" lacks \"" << p << "\"");
-      return false;
-    }
-  }
-  return true;
 }
 
 }  // namespace

@@ -6,13 +6,13 @@
 #include "layers/layer.hpp"
 #include "layers/linear.hpp"
 #include "layers/relu.hpp"
+#include "tests/test_util.hpp"
 
 using namespace xgrad;
+using xgrad::test::message_contains;
+using xgrad::test::message_has;
 
 namespace {
-bool message_contains(const Error& e, const std::string& text) {
-  return std::string(e.what()).find(text) != std::string::npos;
-}
 Variable input(const Shape& shape, std::uint64_t seed) {
   Rng rng(seed);
   Tensor t = empty(shape);

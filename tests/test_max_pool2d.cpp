@@ -21,9 +21,12 @@
 #include "core/rng.hpp"
 #include "core/threading.hpp"
 #include "layers/max_pool2d.hpp"
+#include "tests/test_util.hpp"
 
 namespace bdata = boost::unit_test::data;
 using namespace xgrad;
+using xgrad::test::message_contains;
+using xgrad::test::message_has;
 
 namespace {
 
@@ -98,17 +101,6 @@ void kernel_backward(const KernelInputs& in, const xt::xarray<double>& dout, Ker
   xt::xarray<std::int32_t> argmax = xt::xarray<std::int32_t>::from_shape(g.output_shape());
   kernels::maxpool2d_forward<double>(in[0].data(), y.data(), argmax.data(), g);
   kernels::maxpool2d_backward<double>(dout.data(), argmax.data(), grads[0].data(), g);
-}
-
-bool message_has(const Error& e, std::initializer_list<const char*> parts) {
-  const std::string m = e.what();
-  for (const char* p : parts) {
-    if (m.find(p) == std::string::npos) {
-      BOOST_TEST_MESSAGE("message \"" << m << "\" lacks \"" << p << "\"");
-      return false;
-    }
-  }
-  return true;
 }
 
 }  // namespace

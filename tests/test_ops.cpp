@@ -7,14 +7,14 @@
 #include "autograd/ops.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "tests/test_util.hpp"
 
 namespace bdata = boost::unit_test::data;
 using namespace xgrad;
+using xgrad::test::message_contains;
+using xgrad::test::message_has;
 
 namespace {
-bool message_contains(const Error& e, const std::string& text) {
-  return std::string(e.what()).find(text) != std::string::npos;
-}
 // A random leaf; values kept away from 0 so relu's kink does not meet the finite differences.
 Variable random_var(const Shape& shape, std::uint64_t seed, const std::string& name) {
   Rng rng(seed);

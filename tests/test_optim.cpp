@@ -3,15 +3,12 @@
 
 #include "core/error.hpp"
 #include "optim/sgd.hpp"
+#include "tests/test_util.hpp"
 
 namespace tt = boost::test_tools;
 using namespace xgrad;
-
-namespace {
-bool message_contains(const Error& e, const std::string& text) {
-  return std::string(e.what()).find(text) != std::string::npos;
-}
-}  // namespace
+using xgrad::test::message_contains;
+using xgrad::test::message_has;
 
 BOOST_AUTO_TEST_SUITE(sgd)
 
