@@ -89,7 +89,11 @@ BOOST_AUTO_TEST_CASE(memory_stays_flat_and_the_tape_empties) {
   optim::SGD opt(model->parameters(), {0.01, 0.9, 5e-4});
   CrossEntropyLoss loss_fn;
   const std::size_t image = 3 * 64 * 64;
-  double after_warmup = 0.0, peak = 0.0;
+  // Warm-up is the first 50 steps (allocator pools and page caches fill). The reference is the
+  // peak over steps 50-99, not one reading, so where a single step's tensors happen to fall
+  // cannot decide the test; the peak over steps 100-299 must stay within 5% of it. (A leak of
+  // 25 KB per step would exceed that.)
+  double reference = 0.0, peak = 0.0;
   for (int step = 0; step < 300; ++step) {
     const std::size_t first = (step % 8) * batch;
     Tensor x = empty({batch, 3, 64, 64});
@@ -100,12 +104,13 @@ BOOST_AUTO_TEST_CASE(memory_stays_flat_and_the_tape_empties) {
     loss.backward();
     opt.step();
     BOOST_TEST_REQUIRE(Tape::active().size() == 0u);
-    if (step == 30) after_warmup = resident_bytes();
-    if (step > 30) peak = std::max(peak, resident_bytes());
+    if (step >= 50 && step < 100) reference = std::max(reference, resident_bytes());
+    if (step >= 100) peak = std::max(peak, resident_bytes());
   }
-  BOOST_TEST_MESSAGE("resident memory after warm-up " << after_warmup / 1e6 << " MB, peak afterwards " << peak / 1e6 << " MB");
-  BOOST_TEST(after_warmup > 0.0);
-  BOOST_TEST(peak < after_warmup * 1.05, "resident memory grew from " << after_warmup << " to " << peak << " bytes");
+  BOOST_TEST_MESSAGE("resident memory: peak over steps 50-99 " << reference / 1e6 << " MB, over steps 100-299 "
+                     << peak / 1e6 << " MB (" << 100.0 * (peak / reference - 1.0) << "% growth)");
+  BOOST_TEST(reference > 0.0);
+  BOOST_TEST(peak < reference * 1.05, "resident memory grew from " << reference << " to " << peak << " bytes");
 
   // Evaluation under no-grad records nothing and keeps nothing for backward.
   model->eval();
