@@ -27,13 +27,15 @@
 // Two kernel families, each a forward and an analytic backward side by side:
 //
 // - Columns (across channels, n <= kMaxDirect = 8: AlexNet's 5 and every size in common use).
-//   A column of adjacent positions (two SIMD vectors) walks down the C channels, keeping the
-//   last n squares (backward: also the last n terms t and the pending u) in registers, so
-//   each window sum costs about n/2 register adds in a fixed order and each input is loaded
-//   from memory once; software prefetches fetch the next columns of the same channels. The
-//   backward runs its three stages (s_j, then t_j and u_j, then dx_c) in the same walk, a
-//   few channels apart. These kernels are bound by arithmetic, not memory, hence the float
-//   fast paths for s^(-beta) (NegPow).
+//   A column of adjacent positions (two or four SIMD vectors) walks down the C channels,
+//   keeping the last n squares (backward: also the last n terms t and the pending u) in
+//   registers, so each window sum costs about n/2 register adds in a fixed order and each
+//   input is loaded from memory once; software prefetches fetch the next columns of the same
+//   channels. The backward runs its three stages (s_j, then t_j and u_j, then dx_c) in the
+//   same walk, a few channels apart. With the float fast paths for s^(-beta) (NegPow,
+//   FastThreeQuarters) the forward's arithmetic hides under its memory accesses: a variant
+//   without the power runs no faster. What limits it is the access pattern, short runs from
+//   C planes in turn, which the hardware prefetchers follow less well than one stream.
 // - Row stacks (across channels with longer windows, and the within-channel mode). A stack of
 //   rows of contiguous values (the C channels of a block of positions, or the H rows of one
 //   image plane) is walked once; RowWindowSum forms window sums over neighbouring rows with
