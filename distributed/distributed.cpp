@@ -224,13 +224,17 @@ std::size_t GradientAverager::buckets_per_call() const {
 }
 
 void GradientAverager::reset_timers() {
-  comm_seconds_ = total_seconds_ = 0.0;
+  comm_seconds_ = total_seconds_ = wait_seconds_ = 0.0;
   calls_ = 0;
 }
 
 void GradientAverager::average() {
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
+  if (wait_timing_) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    wait_seconds_ += std::chrono::duration<double>(clock::now() - start).count();
+  }
   const float scale = 1.0f / static_cast<float>(world_size());
   auto grad = [](const Variable& v) -> Tensor& { return v.grad_buffer(); };
   for (std::size_t first = 0; first < total_; first += buffer_.size()) {

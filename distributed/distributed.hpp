@@ -84,8 +84,14 @@ class GradientAverager {
   std::size_t buckets_per_call() const;
   std::size_t total_floats() const { return total_; }
   // Cumulative seconds inside MPI_Allreduce, and in the whole of average() (pack, reduce,
-  // scale, unpack), since construction or reset_timers().
+  // scale, unpack), since construction or reset_timers(). The allreduce time includes waiting
+  // for the slowest rank to arrive, unless wait timing is on.
   double communication_seconds() const { return comm_seconds_; }
+  // With wait timing on, average() first waits at an MPI_Barrier for every rank to finish its
+  // backward, and counts that time in wait_seconds() instead of communication_seconds(): the
+  // two then separate load imbalance from the transfer itself (at the cost of one barrier).
+  void set_wait_timing(bool on) { wait_timing_ = on; }
+  double wait_seconds() const { return wait_seconds_; }
   double total_seconds() const { return total_seconds_; }
   std::size_t calls() const { return calls_; }
   void reset_timers();
@@ -94,7 +100,8 @@ class GradientAverager {
   std::vector<NamedParameter> params_;
   std::vector<float> buffer_;  // (bucket_floats), reused by every bucket
   std::size_t total_ = 0;      // floats over all parameters
-  double comm_seconds_ = 0.0, total_seconds_ = 0.0;
+  double comm_seconds_ = 0.0, total_seconds_ = 0.0, wait_seconds_ = 0.0;
+  bool wait_timing_ = false;
   std::size_t calls_ = 0;
 };
 
