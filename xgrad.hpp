@@ -10,6 +10,7 @@
 #include "core/rng.hpp"
 #include "core/tensor.hpp"
 #include "core/threading.hpp"
+#include "distributed/sampler.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/conv2d.hpp"
 #include "layers/cross_entropy_loss.hpp"

@@ -5,7 +5,12 @@ include(CMakePackageConfigHelpers)
 
 set(XGRAD_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/xgrad)
 
-install(TARGETS xgrad xgrad_core xgrad_autograd xgrad_layers xgrad_optim xgrad_flags xgrad_warnings
+set(xgrad_installed_targets xgrad xgrad_core xgrad_autograd xgrad_layers xgrad_optim xgrad_sampler xgrad_flags
+  xgrad_warnings)
+if(XGRAD_WITH_MPI)
+  list(APPEND xgrad_installed_targets xgrad_distributed)  # consumers find MPI (see xgradConfig.cmake.in)
+endif()
+install(TARGETS ${xgrad_installed_targets}
   EXPORT xgradTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -14,6 +19,11 @@ foreach(dir core autograd layers optim)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad/${dir}
     FILES_MATCHING PATTERN "*.hpp")
 endforeach()
+install(FILES ${PROJECT_SOURCE_DIR}/distributed/sampler.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad/distributed)
+if(XGRAD_WITH_MPI)
+  install(FILES ${PROJECT_SOURCE_DIR}/distributed/distributed.hpp
+    DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad/distributed)
+endif()
 install(FILES ${PROJECT_SOURCE_DIR}/xgrad.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad)
 
 install(EXPORT xgradTargets NAMESPACE xgrad:: DESTINATION ${XGRAD_CMAKE_DIR})

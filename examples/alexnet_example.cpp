@@ -3,6 +3,11 @@
 //
 // With no arguments it trains the "mini" preset on 10 classes; the goal it reports against is
 // >= 95% test accuracy within 120 s of training on a 2-core machine. See --help.
+//
+// With --distributed (builds with MPI only) it trains data-parallel under mpirun: every rank
+// holds the model, trains on its own shard of each epoch, and the ranks average gradients
+// after every backward; --batch-size stays the global batch. Only rank 0 prints, writes
+// metrics and saves checkpoints.
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -13,7 +18,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +31,9 @@
 #include "examples/synthetic_shapes.hpp"
 #include "layers/cross_entropy_loss.hpp"
 #include "xgrad.hpp"
+#ifdef XGRAD_WITH_MPI
+#include "distributed/distributed.hpp"
+#endif
 
 namespace po = boost::program_options;
 using namespace xgrad;
@@ -51,6 +61,7 @@ struct Config {
   long long test_size = 1000;
   std::string save, load, metrics, plot;
   bool profile = false;
+  bool distributed = false;
 };
 
 struct EpochRecord {
@@ -94,7 +105,9 @@ po::options_description make_options(Config& c) {
     ("load", po::value(&c.load), "load a checkpoint directory before training")
     ("metrics", po::value(&c.metrics), "write JSON metrics to FILE and per-epoch CSV beside it (FILE.csv)")
     ("plot", po::value(&c.plot), "write a PNG of the loss and accuracy curves (needs gnuplot)")
-    ("profile", po::bool_switch(&c.profile), "print per-layer forward/backward times");
+    ("profile", po::bool_switch(&c.profile), "print per-layer forward/backward times")
+    ("distributed", po::bool_switch(&c.distributed), "data-parallel training over MPI ranks (run under mpirun; "
+                                                      "--batch-size is the global batch, split evenly over the ranks)");
   // clang-format on
   return desc;
 }
@@ -117,6 +130,10 @@ void validate(const Config& c) {
   need(c.threads >= 1 && c.threads <= 1024, "--threads must be in [1, 1024]");
   need(c.train_size >= 1 && c.train_size <= 100000000, "--train-size must be >= 1");
   need(c.test_size >= 1 && c.test_size <= 100000000, "--test-size must be >= 1");
+#ifndef XGRAD_WITH_MPI
+  need(!c.distributed, "--distributed needs MPI, but this build has none (XGRAD_WITH_MPI is off): install an MPI "
+                       "(Debian: libopenmpi-dev openmpi-bin) and reconfigure");
+#endif
 }
 
 // Copies the samples order[first, first + count) into one batch.
@@ -145,37 +162,44 @@ std::size_t count_correct(const Tensor& logits, const std::vector<std::int64_t>&
   return correct;
 }
 
-// Test accuracy, and the accuracy of each class in per_class when given.
-double evaluate(Layer& model, const Dataset& data, std::size_t batch, std::vector<double>* per_class = nullptr) {
+// Sums counters over the ranks of a distributed run; does nothing in a single process.
+using Reduce = std::function<void(std::vector<double>&)>;
+
+// Test accuracy, and the accuracy of each class in per_class when given. In a distributed run
+// rank r of W evaluates the samples r, r + W, ... and reduce sums the counts over the ranks.
+double evaluate(Layer& model, const Dataset& data, std::size_t batch, std::size_t classes, int rank, int ranks,
+                const Reduce& reduce, std::vector<double>* per_class = nullptr) {
   model.eval();
   NoGradGuard no_grad;
   const std::size_t samples = data.labels.size();
-  std::vector<std::size_t> order(samples);
-  for (std::size_t i = 0; i < samples; ++i) order[i] = i;
-  std::size_t correct = 0;
+  std::vector<std::size_t> order;
+  for (std::size_t i = static_cast<std::size_t>(rank); i < samples; i += static_cast<std::size_t>(ranks)) {
+    order.push_back(i);
+  }
+  std::vector<double> counts(2 * classes, 0.0);  // correct per class, then samples per class
   Tensor images;
   std::vector<std::int64_t> labels;
-  for (std::size_t first = 0; first < samples; first += batch) {
-    const std::size_t count = std::min(batch, samples - first);
+  for (std::size_t first = 0; first < order.size(); first += batch) {
+    const std::size_t count = std::min(batch, order.size() - first);
     gather(data, order, first, count, images, labels);
     const Variable logits = model(Variable(std::move(images)));
-    correct += count_correct(logits.value(), labels);
-    if (per_class) {
-      const std::size_t k = logits.shape()[1];
-      per_class->resize(k, 0.0);
-      for (std::size_t j = 0; j < count; ++j) {
-        const float* row = logits.value().data() + j * k;
-        if (std::max_element(row, row + k) - row == labels[j]) (*per_class)[static_cast<std::size_t>(labels[j])] += 1;
-      }
+    const std::size_t k = logits.shape()[1];
+    for (std::size_t j = 0; j < count; ++j) {
+      const float* row = logits.value().data() + j * k;
+      const auto label = static_cast<std::size_t>(labels[j]);
+      if (std::max_element(row, row + k) - row == labels[j]) counts[label] += 1;
+      counts[classes + label] += 1;
     }
   }
+  reduce(counts);
+  double correct = 0.0;
+  for (std::size_t i = 0; i < classes; ++i) correct += counts[i];
   if (per_class) {
-    std::vector<double> total(per_class->size(), 0.0);
-    for (auto label : data.labels) total[static_cast<std::size_t>(label)] += 1;
-    for (std::size_t i = 0; i < total.size(); ++i) (*per_class)[i] /= std::max(1.0, total[i]);
+    per_class->assign(classes, 0.0);
+    for (std::size_t i = 0; i < classes; ++i) (*per_class)[i] = counts[i] / std::max(1.0, counts[classes + i]);
   }
   model.train();
-  return static_cast<double>(correct) / static_cast<double>(samples);
+  return correct / static_cast<double>(samples);
 }
 
 std::filesystem::path csv_path(const std::string& metrics) {
@@ -206,8 +230,8 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
-void write_metrics(const std::string& path, const Config& c, double test_accuracy, double train_seconds,
-                   double images_per_second, double final_loss, bool met) {
+void write_metrics(const std::string& path, const Config& c, int ranks, double test_accuracy, double train_seconds,
+                   double images_per_second, double final_loss, double communication_share, bool met) {
   std::ofstream out(path);
   check(out.good(), "cannot write ", path);
   char loss_text[32] = "null";  // no training, no loss
@@ -220,6 +244,7 @@ void write_metrics(const std::string& path, const Config& c, double test_accurac
                 "  \"epochs\": %lld,\n"
                 "  \"batch_size\": %lld,\n"
                 "  \"threads\": %lld,\n"
+                "  \"ranks\": %d,\n"
                 "  \"train_size\": %lld,\n"
                 "  \"test_size\": %lld,\n"
                 "  \"lr\": %g,\n"
@@ -230,14 +255,15 @@ void write_metrics(const std::string& path, const Config& c, double test_accurac
                 "  \"test_accuracy\": %.6f,\n"
                 "  \"train_seconds\": %.3f,\n"
                 "  \"images_per_second\": %.2f,\n"
+                "  \"communication_share\": %.4f,\n"
                 "  \"final_loss\": %s,\n"
                 "  \"target_accuracy\": %.2f,\n"
                 "  \"target_seconds\": %.0f,\n"
                 "  \"target_met\": %s\n"
                 "}\n",
-                json_string(c.preset).c_str(), c.classes, c.epochs, c.batch_size, c.threads, c.train_size,
+                json_string(c.preset).c_str(), c.classes, c.epochs, c.batch_size, c.threads, ranks, c.train_size,
                 c.test_size, c.lr, c.momentum, c.weight_decay, c.dropout, c.seed, test_accuracy, train_seconds, images_per_second,
-                loss_text, kTargetAccuracy, kTargetSeconds,
+                communication_share, loss_text, kTargetAccuracy, kTargetSeconds,
                 met ? "true" : "false");
   out << buf;
   check(out.good(), "writing ", path, " failed");
@@ -318,15 +344,42 @@ int run(const Config& c) {
   manual_seed(seed);
   const std::size_t classes = static_cast<std::size_t>(c.classes);
   const std::size_t side = examples::input_side(c.preset);
-  const std::size_t batch = static_cast<std::size_t>(c.batch_size);
+  const std::size_t batch = static_cast<std::size_t>(c.batch_size);  // global: over all ranks
+
+  // One process, or rank `rank` of `ranks` (only rank 0, the leader, prints and writes files).
+  int rank = 0, ranks = 1;
+  Reduce reduce = [](std::vector<double>&) {};
+#ifdef XGRAD_WITH_MPI
+  if (c.distributed) {
+    rank = distributed::rank();
+    ranks = distributed::world_size();
+    reduce = [](std::vector<double>& v) { distributed::allreduce_sum(v.data(), v.size()); };
+  }
+#endif
+  const bool leader = rank == 0;
+  check(batch % static_cast<std::size_t>(ranks) == 0, "--batch-size (", batch, ") must be a multiple of the number of ",
+        "ranks (", ranks, ") with --distributed: it is the global batch, split evenly over the ranks");
+  check(static_cast<std::size_t>(c.train_size) >= static_cast<std::size_t>(ranks), "--train-size (", c.train_size,
+        ") must be at least the number of ranks (", ranks, ")");
+  const std::size_t local_batch = batch / static_cast<std::size_t>(ranks);
 
   auto model = examples::make_alexnet_model(c.preset, classes, c.dropout);
   std::size_t parameter_count = 0;
   for (const auto& p : model->parameters()) parameter_count += p.variable.size();
-  if (!c.load.empty()) {
+  if (!c.load.empty() && leader) {  // a distributed run copies rank 0's weights to the others below
     load_checkpoint(*model, c.load);
     std::printf("loaded checkpoint %s\n", c.load.c_str());
   }
+#ifdef XGRAD_WITH_MPI
+  // Same weights everywhere (after checking every rank built the same model), then gradients
+  // averaged after every backward.
+  std::unique_ptr<distributed::GradientAverager> averager;
+  if (c.distributed) {
+    distributed::broadcast_parameters(model->parameters());
+    averager = std::make_unique<distributed::GradientAverager>(model->parameters());
+    averager->set_wait_timing(c.profile);  // --profile separates waiting for other ranks
+  }
+#endif
 
   const auto data_start = std::chrono::steady_clock::now();
   // Train and test sets come from different seeds.
@@ -336,18 +389,27 @@ int run(const Config& c) {
                                                         seed * 2 + 2000003);
   const double data_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - data_start).count();
-  std::printf("alexnet_example: preset %s (%zu parameters), %lld classes, %lld train / %lld test images of 3x%zux%zu "
-              "(generated in %.1f s), batch %zu, %lld threads\n",
-              c.preset.c_str(), parameter_count, c.classes, c.train_size, c.test_size, side, side, data_seconds,
-              batch, c.threads);
+  if (leader) {
+    std::printf("alexnet_example: preset %s (%zu parameters), %lld classes, %lld train / %lld test images of 3x%zux%zu "
+                "(generated in %.1f s), batch %zu, %lld threads\n",
+                c.preset.c_str(), parameter_count, c.classes, c.train_size, c.test_size, side, side, data_seconds,
+                batch, c.threads);
+    if (c.distributed) {
+      std::printf("distributed: %d ranks x %lld threads, %zu images per rank and step\n", ranks, c.threads,
+                  local_batch);
+    }
+  }
 
   optim::SGD opt(model->parameters(), {c.lr, c.momentum, c.weight_decay, false});
   CrossEntropyLoss loss_fn;
   if (c.profile) set_profiling(true);
 
-  const bool tty = ::isatty(::fileno(stdout)) != 0;
-  const std::size_t samples = train.labels.size();
-  const std::size_t steps_per_epoch = (samples + batch - 1) / batch;
+  const bool tty = leader && ::isatty(::fileno(stdout)) != 0;
+  // This process's samples per epoch: all of them, or its shard (the remainder of
+  // train_size / ranks is left out of each epoch, different samples each time).
+  const distributed::DistributedSampler sampler(train.labels.size(), rank, ranks, seed * 2 + 3000017);
+  const std::size_t samples = c.distributed ? sampler.size() : train.labels.size();
+  const std::size_t steps_per_epoch = (samples + local_batch - 1) / local_batch;
   const std::size_t total_steps = steps_per_epoch * static_cast<std::size_t>(c.epochs);
   const std::size_t eval_batch = c.preset == "mini" ? std::max<std::size_t>(batch, 250) : batch;
   std::vector<std::size_t> order(samples);
@@ -361,13 +423,14 @@ int run(const Config& c) {
   std::vector<std::int64_t> labels;
 
   for (int epoch = 1; epoch <= c.epochs; ++epoch) {
-    for (std::size_t i = samples - 1; i > 0; --i) std::swap(order[i], order[shuffle.below(i + 1)]);
+    if (c.distributed) order = sampler.indices(static_cast<std::uint64_t>(epoch - 1));
+    else for (std::size_t i = samples - 1; i > 0; --i) std::swap(order[i], order[shuffle.below(i + 1)]);
     model->train();
     double loss_sum = 0.0, epoch_seconds = 0.0;
     std::size_t correct = 0, seen = 0;
     auto last_print = std::chrono::steady_clock::now();
     for (std::size_t step = 0; step < steps_per_epoch; ++step) {
-      const std::size_t first = step * batch, count = std::min(batch, samples - first);
+      const std::size_t first = step * local_batch, count = std::min(local_batch, samples - first);
       gather(train, order, first, count, images, labels);
       const auto t0 = std::chrono::steady_clock::now();
       opt.set_lr(scheduled_lr(c.lr, steps_done, total_steps));
@@ -376,6 +439,9 @@ int run(const Config& c) {
       Variable loss = loss_fn(logits, labels);
       const double loss_value = loss.value()();
       if (!std::isfinite(loss_value)) {
+        // The other ranks would wait for this one forever: end the job (see run_or_abort).
+        check(!c.distributed, "training diverged on rank ", rank, ": the loss is ", loss_value, " at epoch ", epoch,
+              ", step ", step + 1, "; try a smaller --lr (now ", c.lr, ")");
         if (tty) std::printf("\n");
         std::fflush(stdout);
         std::fprintf(stderr,
@@ -385,6 +451,9 @@ int run(const Config& c) {
         return 1;
       }
       loss.backward();
+#ifdef XGRAD_WITH_MPI
+      if (averager) averager->average();
+#endif
       opt.step();
       const auto t1 = std::chrono::steady_clock::now();
       epoch_seconds += std::chrono::duration<double>(t1 - t0).count();
@@ -392,13 +461,14 @@ int run(const Config& c) {
       correct += count_correct(logits.value(), labels);
       seen += count;
       ++steps_done;
-      images_done += count;
+      images_done += count * static_cast<std::size_t>(ranks);  // every rank takes as many
 
       const double elapsed_total = train_seconds + epoch_seconds;
       const double eta = elapsed_total / static_cast<double>(steps_done) * static_cast<double>(total_steps - steps_done);
       const double since_print = std::chrono::duration<double>(t1 - last_print).count();
       const bool last = step + 1 == steps_per_epoch;
-      if (tty ? (since_print > 0.1 || last) : (since_print > 30.0 && !last)) {
+      // Within an epoch the leader shows its own shard's loss and accuracy (no communication).
+      if (leader && (tty ? (since_print > 0.1 || last) : (since_print > 30.0 && !last))) {
         last_print = t1;
         std::printf("%sepoch %d/%lld  step %zu/%zu  loss %.4f  acc %5.1f%%  %.0f img/s  ETA %s%s", tty ? "\r" : "",
                     epoch, c.epochs, step + 1, steps_per_epoch, loss_sum / static_cast<double>(seen),
@@ -409,20 +479,22 @@ int run(const Config& c) {
       }
     }
     train_seconds += epoch_seconds;
-    const double test_accuracy = evaluate(*model, test, eval_batch);
-    const EpochRecord record{epoch, loss_sum / static_cast<double>(seen),
-                             static_cast<double>(correct) / static_cast<double>(seen), test_accuracy, epoch_seconds};
+    const double test_accuracy = evaluate(*model, test, eval_batch, classes, rank, ranks, reduce);
+    std::vector<double> totals = {loss_sum, static_cast<double>(correct), static_cast<double>(seen)};
+    reduce(totals);  // the epoch's figures over all ranks
+    const EpochRecord record{epoch, totals[0] / totals[2], totals[1] / totals[2], test_accuracy, epoch_seconds};
     history.push_back(record);
     final_loss = record.train_loss;
-    std::printf("%sepoch %d/%lld  loss %.4f  train acc %5.1f%%  test acc %5.1f%%  %.1f s  %.0f img/s%s\n",
+    if (leader) std::printf("%sepoch %d/%lld  loss %.4f  train acc %5.1f%%  test acc %5.1f%%  %.1f s  %.0f img/s%s\n",
                 tty ? "\r" : "", epoch, c.epochs, record.train_loss, 100 * record.train_accuracy,
-                100 * record.test_accuracy, epoch_seconds, static_cast<double>(seen) / epoch_seconds,
+                100 * record.test_accuracy, epoch_seconds, totals[2] / epoch_seconds,
                 tty ? "\033[K" : "");
     std::fflush(stdout);
   }
 
   std::vector<double> per_class;
-  const double test_accuracy = evaluate(*model, test, eval_batch, &per_class);
+  const double test_accuracy = evaluate(*model, test, eval_batch, classes, rank, ranks, reduce, &per_class);
+  if (!leader) return 0;  // below: reports and files, written by rank 0 alone
   if (classes <= 20) {
     std::printf("test accuracy per class:");
     for (std::size_t i = 0; i < per_class.size(); ++i) {
@@ -435,13 +507,31 @@ int run(const Config& c) {
     set_profiling(false);
     print_profile();
   }
+  double communication_share = 0.0;
+#ifdef XGRAD_WITH_MPI
+  if (averager && train_seconds > 0 && averager->calls() > 0) {
+    const double per_step = train_seconds / static_cast<double>(averager->calls());
+    communication_share = averager->communication_seconds() / train_seconds;
+    std::printf("gradient averaging: %zu floats in %zu bucket(s) per step; MPI_Allreduce %.2f ms of a %.1f ms step "
+                "(%.1f%%); the whole averaging %.1f%%\n",
+                averager->total_floats(), averager->buckets_per_call(),
+                1e3 * averager->communication_seconds() / static_cast<double>(averager->calls()), 1e3 * per_step,
+                100 * communication_share, 100 * averager->total_seconds() / train_seconds);
+    if (c.profile) {
+      std::printf("  of which waiting at a barrier for the slowest rank: %.2f ms per step (%.1f%%)\n",
+                  1e3 * averager->wait_seconds() / static_cast<double>(averager->calls()),
+                  100 * averager->wait_seconds() / train_seconds);
+    }
+  }
+#endif
   if (!c.save.empty()) {
     save_checkpoint(*model, c.save);
     std::printf("saved checkpoint %s\n", c.save.c_str());
   }
   const bool met = test_accuracy >= kTargetAccuracy && train_seconds <= kTargetSeconds && c.epochs > 0;
   if (!c.metrics.empty()) {
-    write_metrics(c.metrics, c, test_accuracy, train_seconds, images_per_second, final_loss, met);
+    write_metrics(c.metrics, c, ranks, test_accuracy, train_seconds, images_per_second, final_loss, communication_share,
+                  met);
     write_csv(csv_path(c.metrics), history);
     std::printf("metrics written to %s and %s\n", c.metrics.c_str(), csv_path(c.metrics).string().c_str());
   }
@@ -479,6 +569,13 @@ int main(int argc, char** argv) {
     std::cerr << "alexnet_example: " << e.message << "\n" << usage << "\n" << options;
     return 2;
   }
+#ifdef XGRAD_WITH_MPI
+  if (config.distributed) {
+    // An exception on any rank prints "rank R: error: ..." and ends the whole job.
+    distributed::Session mpi(argc, argv);
+    return distributed::run_or_abort([&] { return run(config); });
+  }
+#endif
   try {
     return run(config);
   } catch (const std::exception& e) {

@@ -11,6 +11,7 @@ XGRAD_PACKAGES=(
   libboost-test-dev libboost-program-options-dev
   libbenchmark-dev
   gnuplot-nox
+  libopenmpi-dev openmpi-bin
 )
 
 xgrad_install_packages() {

@@ -1,6 +1,6 @@
 # Runs alexnet_example with ARGS (a ;-list) in a fresh WORK_DIR and checks its exit code.
 # When EXPECT_CODE is 0 it also passes --metrics and checks the JSON and CSV were written;
-# otherwise it checks that stderr holds a message and the usage.
+# otherwise it checks that stderr holds a message (EXPECT_MESSAGE, if given) and the usage.
 # cmake -DPROGRAM=... -DEXPECT_CODE=0|2 -DWORK_DIR=... -DARGS=... -P run_alexnet_example.cmake
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
@@ -28,5 +28,11 @@ if(EXPECT_CODE EQUAL 0)
 else()
   if(NOT err MATCHES "usage: alexnet_example")
     message(FATAL_ERROR "alexnet_example ${args}: no usage on stderr")
+  endif()
+  if(DEFINED EXPECT_MESSAGE)
+    string(FIND "${err}" "${EXPECT_MESSAGE}" at)
+    if(at EQUAL -1)
+      message(FATAL_ERROR "alexnet_example ${args}: stderr lacks '${EXPECT_MESSAGE}'")
+    endif()
   endif()
 endif()

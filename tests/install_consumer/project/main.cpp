@@ -3,6 +3,9 @@
 #include <cstdio>
 
 #include <xgrad.hpp>
+#ifdef XGRAD_WITH_MPI
+#include <distributed/distributed.hpp>
+#endif
 
 int main() {
   using namespace xgrad;
@@ -27,6 +30,19 @@ int main() {
   }
   if (!(last < 0.5f * first)) {
     std::printf("consumer failed: loss %g -> %g\n", first, last);
+    return 1;
+  }
+#ifdef XGRAD_WITH_MPI
+  // Links against the installed MPI part (without starting MPI: no mpirun here).
+  if (distributed::initialized()) {
+    std::printf("consumer failed: MPI initialised without distributed::init\n");
+    return 1;
+  }
+  std::printf("consumer: xgrad::xgrad_distributed linked\n");
+#endif
+  // The sampler is always installed.
+  if (distributed::DistributedSampler(10, 1, 2, 3).indices(0).size() != 5) {
+    std::printf("consumer failed: sampler shard size\n");
     return 1;
   }
   std::printf("consumer ok: loss %g -> %g\n", first, last);
