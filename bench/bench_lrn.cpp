@@ -5,16 +5,23 @@
 //                               dy, writes dx
 //   stream_copy/N/C/H/W         y = x: one read, one write of the tensor (the forward's floor)
 //   stream_r2w1/N/C/H/W         z = a + b: two reads, one write (the backward's floor)
+//   column_copy/N/C/H/W         y = x in the forward's access order (blocks of 512 positions,
+//                               columns of four SIMD vectors walked down the channels, the
+//                               same software prefetches), no arithmetic: the floor of the
+//                               column design itself, to tell what the order costs from what
+//                               the kernel's arithmetic costs
 //
 // All buffers are float, allocated the same way and touched (written) by the OpenMP threads
 // before timing, so no run pays for page faults. Each timed loop writes every output element
 // from the inputs, and the output is handed to benchmark::DoNotOptimize.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <random>
 #include <vector>
 
 #include <benchmark/benchmark.h>
+#include <xsimd/xsimd.hpp>
 
 #include "layers/local_response_norm.hpp"
 
@@ -114,6 +121,46 @@ void stream_r2w1(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(3 * count * sizeof(float)));
 }
 
+void column_copy(benchmark::State& state) {
+  using Batch = xsimd::batch<float>;
+  constexpr Index kLanes = static_cast<Index>(Batch::size);
+  constexpr Index kWide = 4 * kLanes;  // a column: four vectors
+  constexpr Index kBlock = 512;
+  const Index samples = state.range(0), channels = state.range(1);
+  const Index inner = state.range(2) * state.range(3);
+  const std::size_t count = static_cast<std::size_t>(samples * channels * inner);
+  Buffer x(count, 1), y(count, 2);
+  const Index blocks = (inner + kBlock - 1) / kBlock;
+  for (auto _ : state) {
+    const float* src = x.data();
+    float* dst = y.data();
+#pragma omp parallel for schedule(static)
+    for (Index item = 0; item < samples * blocks; ++item) {
+      const Index begin = (item % blocks) * kBlock, end = std::min(begin + kBlock, inner);
+      const float* xi = src + (item / blocks) * channels * inner;
+      float* yi = dst + (item / blocks) * channels * inner;
+      Index p = begin;
+      for (; p + kWide <= end; p += kWide) {
+        for (Index c = 0; c < channels; ++c) {
+          const float* xc = xi + c * inner + p;
+          float* yc = yi + c * inner + p;
+          for (Index v = 0; v < kWide; v += kLanes) {
+            __builtin_prefetch(xc + v + 2 * kWide);
+            __builtin_prefetch(yc + v + kWide, 1);
+            Batch::load_unaligned(xc + v).store_unaligned(yc + v);
+          }
+        }
+      }
+      for (Index c = 0; c < channels; ++c) {
+        for (Index q = p; q < end; ++q) yi[c * inner + q] = xi[c * inner + q];
+      }
+    }
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(2 * count * sizeof(float)));
+}
+
 // (N, C, H, W, size): AlexNet's two LRN layers, an even size, and C not a multiple of 8.
 void lrn_cases(benchmark::internal::Benchmark* b) {
   b->Args({32, 96, 55, 55, 5})->Args({32, 256, 27, 27, 5})->Args({32, 96, 55, 55, 4})->Args({32, 90, 55, 55, 5});
@@ -129,6 +176,7 @@ void stream_cases(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(stream_copy)->Apply(stream_cases);
 BENCHMARK(stream_r2w1)->Apply(stream_cases);
+BENCHMARK(column_copy)->Apply(stream_cases);
 BENCHMARK(lrn_forward)->Apply(lrn_cases);
 BENCHMARK(lrn_backward)->Apply(lrn_cases);
 
