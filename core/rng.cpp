@@ -1,6 +1,7 @@
 #include "core/rng.hpp"
 
 #include <cmath>
+#include <utility>
 
 #include "core/error.hpp"
 
@@ -62,6 +63,10 @@ std::uint64_t Rng::below(std::uint64_t n) {
   do v = next_u64();
   while (v >= limit);
   return v % n;
+}
+
+void Rng::shuffle(std::vector<std::size_t>& values) {
+  for (std::size_t i = values.size(); i > 1; --i) std::swap(values[i - 1], values[below(i)]);
 }
 
 void Rng::fill_uniform(Tensor& t, double lo, double hi) {

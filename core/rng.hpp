@@ -1,7 +1,9 @@
 #pragma once
 // Rng: a small seeded generator (xoshiro256** seeded through splitmix64) with its own
 // uniform and normal transforms, so a seed gives the same numbers with every standard library.
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/tensor.hpp"
 
@@ -18,6 +20,8 @@ class Rng {
   double normal(double mean = 0.0, double stddev = 1.0);
   // Uniform integer in [0, n); n must be > 0.
   std::uint64_t below(std::uint64_t n);
+  // Shuffles values in place (Fisher-Yates, one below() per position from the back).
+  void shuffle(std::vector<std::size_t>& values);
 
   void fill_uniform(Tensor& t, double lo, double hi);
   void fill_normal(Tensor& t, double mean, double stddev);

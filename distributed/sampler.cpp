@@ -1,7 +1,6 @@
 #include "distributed/sampler.hpp"
 
 #include <numeric>
-#include <utility>
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
@@ -22,7 +21,7 @@ std::vector<std::size_t> DistributedSampler::permutation(std::uint64_t epoch) co
   Rng rng(seed_ ^ (epoch * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull));
   std::vector<std::size_t> perm(dataset_size_);
   std::iota(perm.begin(), perm.end(), std::size_t{0});
-  for (std::size_t i = dataset_size_ - 1; i > 0; --i) std::swap(perm[i], perm[rng.below(i + 1)]);
+  rng.shuffle(perm);
   return perm;
 }
 

@@ -405,10 +405,10 @@ int run(const Config& c) {
   if (c.profile) set_profiling(true);
 
   const bool tty = leader && ::isatty(::fileno(stdout)) != 0;
-  // This process's samples per epoch: all of them, or its shard (the remainder of
+  // This process's samples per epoch: all of them (one rank), or its shard (the remainder of
   // train_size / ranks is left out of each epoch, different samples each time).
   const distributed::DistributedSampler sampler(train.labels.size(), rank, ranks, seed * 2 + 3000017);
-  const std::size_t samples = c.distributed ? sampler.size() : train.labels.size();
+  const std::size_t samples = sampler.size();
   const std::size_t steps_per_epoch = (samples + local_batch - 1) / local_batch;
   const std::size_t total_steps = steps_per_epoch * static_cast<std::size_t>(c.epochs);
   const std::size_t eval_batch = c.preset == "mini" ? std::max<std::size_t>(batch, 250) : batch;
@@ -424,7 +424,7 @@ int run(const Config& c) {
 
   for (int epoch = 1; epoch <= c.epochs; ++epoch) {
     if (c.distributed) order = sampler.indices(static_cast<std::uint64_t>(epoch - 1));
-    else for (std::size_t i = samples - 1; i > 0; --i) std::swap(order[i], order[shuffle.below(i + 1)]);
+    else shuffle.shuffle(order);
     model->train();
     double loss_sum = 0.0, epoch_seconds = 0.0;
     std::size_t correct = 0, seen = 0;

@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
 
   const auto start = std::chrono::steady_clock::now();
   for (int epoch = 1; epoch <= epochs; ++epoch) {
-    for (std::size_t i = samples - 1; i > 0; --i) std::swap(order[i], order[shuffle.below(i + 1)]);
+    shuffle.shuffle(order);
     double total = 0.0;
     for (std::size_t b = 0; b < samples; b += batch) {
       Tensor xb = empty({batch, 2}), yb = empty({batch, 1});
