@@ -72,27 +72,113 @@ std::size_t count_of(const std::vector<std::size_t>& shape) {
   return count;
 }
 
-// The stream references' passes.
-void copy_pass(const float* src, float* dst, Index n) {
-#pragma omp parallel for schedule(static)
-  for (Index i = 0; i < n; ++i) dst[i] = src[i];
+void set_bytes(benchmark::State& state, std::size_t count, int streams) {
+  state.SetBytesProcessed(state.iterations() *
+                          static_cast<std::int64_t>(streams * count * sizeof(float)));
 }
 
-void add_pass(const float* a, const float* b, float* z, Index n) {
+// What the cases time, each a callable on buffers set up once; every call writes its whole
+// output and hands it to benchmark::DoNotOptimize.
+
+// A kernel case's shape (N, C, H, W) and options (size).
+class LrnCase {
+ public:
+  explicit LrnCase(const benchmark::State& state)
+      : shape_(shape_of(state)), count_(count_of(shape_)), options_{state.range(4)} {}
+  std::size_t count() const { return count_; }
+
+ protected:
+  std::vector<std::size_t> shape_;
+  std::size_t count_;
+  xgrad::LrnOptions options_;
+};
+
+// y = LRN(x): one read, one write.
+class Forward : public LrnCase {
+ public:
+  explicit Forward(const benchmark::State& state)
+      : LrnCase(state), x_(count_, 1), y_(count_, 2) {}
+  void operator()() {
+    xgrad::lrn_forward(x_.data(), y_.data(), shape_, options_);
+    benchmark::DoNotOptimize(y_.data());
+    benchmark::ClobberMemory();
+  }
+  const float* x() { return x_.data(); }
+  static constexpr int kStreams = 2;
+
+ private:
+  Buffer x_, y_;
+};
+
+// dx from x and dy (nothing saved by the forward): two reads, one write.
+class Backward : public LrnCase {
+ public:
+  explicit Backward(const benchmark::State& state)
+      : LrnCase(state), x_(count_, 1), dy_(count_, 3), dx_(count_, 4) {}
+  void operator()() {
+    xgrad::lrn_backward(x_.data(), dy_.data(), dx_.data(), shape_, options_, /*accumulate=*/false);
+    benchmark::DoNotOptimize(dx_.data());
+    benchmark::ClobberMemory();
+  }
+  const float* x() { return x_.data(); }
+  const float* dy() { return dy_.data(); }
+  static constexpr int kStreams = 3;
+
+ private:
+  Buffer x_, dy_, dx_;
+};
+
+// stream_copy's pass: out = src, into a buffer of its own.
+class CopyPass {
+ public:
+  CopyPass(const float* src, std::size_t count) : src_(src), out_(count, 5) {}
+  void operator()() {
+    const Index n = static_cast<Index>(out_.size());
+    const float* src = src_;
+    float* out = out_.data();
 #pragma omp parallel for schedule(static)
-  for (Index i = 0; i < n; ++i) z[i] = a[i] + b[i];
-}
+    for (Index i = 0; i < n; ++i) out[i] = src[i];
+    benchmark::DoNotOptimize(out_.data());
+    benchmark::ClobberMemory();
+  }
+
+ private:
+  const float* src_;
+  Buffer out_;
+};
+
+// stream_r2w1's pass: out = a + b, into a buffer of its own.
+class AddPass {
+ public:
+  AddPass(const float* a, const float* b, std::size_t count) : a_(a), b_(b), out_(count, 5) {}
+  void operator()() {
+    const Index n = static_cast<Index>(out_.size());
+    const float* a = a_;
+    const float* b = b_;
+    float* out = out_.data();
+#pragma omp parallel for schedule(static)
+    for (Index i = 0; i < n; ++i) out[i] = a[i] + b[i];
+    benchmark::DoNotOptimize(out_.data());
+    benchmark::ClobberMemory();
+  }
+
+ private:
+  const float* a_;
+  const float* b_;
+  Buffer out_;
+};
 
 template <class F>
-double seconds_of(F&& f) {
+double seconds_of(F& f) {
   const auto start = std::chrono::steady_clock::now();
   f();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Times kernel() and reference() back to back in every iteration, the order alternating.
+// Times kernel() and reference() back to back in every iteration, the order alternating;
+// reports the kernel's time and the median ratio.
 template <class Kernel, class Reference>
-void run_paired(benchmark::State& state, Kernel&& kernel, Reference&& reference) {
+void run_paired(benchmark::State& state, Kernel& kernel, Reference& reference) {
   std::vector<double> ratios;
   bool kernel_first = true;
   for (auto _ : state) {
@@ -108,100 +194,55 @@ void run_paired(benchmark::State& state, Kernel&& kernel, Reference&& reference)
     ratios.push_back(kernel_seconds / reference_seconds);
     state.SetIterationTime(kernel_seconds);
   }
+  set_bytes(state, kernel.count(), Kernel::kStreams);
   if (ratios.empty()) return;
   const auto middle = ratios.begin() + static_cast<std::ptrdiff_t>(ratios.size() / 2);
   std::nth_element(ratios.begin(), middle, ratios.end());
   state.counters["ratio"] = *middle;
 }
 
+template <class Kernel>
+void run_alone(benchmark::State& state, Kernel& kernel) {
+  for (auto _ : state) kernel();
+  set_bytes(state, kernel.count(), Kernel::kStreams);
+}
+
 void lrn_forward(benchmark::State& state) {
-  const auto shape = shape_of(state);
-  const std::size_t count = count_of(shape);
-  xgrad::LrnOptions options{state.range(4)};
-  Buffer x(count, 1), y(count, 2);
-  for (auto _ : state) {
-    xgrad::lrn_forward(x.data(), y.data(), shape, options);
-    benchmark::DoNotOptimize(y.data());
-    benchmark::ClobberMemory();
-  }
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(2 * count * sizeof(float)));
+  Forward kernel(state);
+  run_alone(state, kernel);
 }
 
 void lrn_backward(benchmark::State& state) {
-  const auto shape = shape_of(state);
-  const std::size_t count = count_of(shape);
-  xgrad::LrnOptions options{state.range(4)};
-  Buffer x(count, 1), dy(count, 3), dx(count, 4);
-  for (auto _ : state) {
-    xgrad::lrn_backward(x.data(), dy.data(), dx.data(), shape, options, /*accumulate=*/false);
-    benchmark::DoNotOptimize(dx.data());
-    benchmark::ClobberMemory();
-  }
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(3 * count * sizeof(float)));
+  Backward kernel(state);
+  run_alone(state, kernel);
 }
 
 void lrn_forward_paired(benchmark::State& state) {
-  const auto shape = shape_of(state);
-  const std::size_t count = count_of(shape);
-  const xgrad::LrnOptions options{state.range(4)};
-  Buffer x(count, 1), y(count, 2), copy(count, 5);
-  run_paired(
-      state,
-      [&] {
-        xgrad::lrn_forward(x.data(), y.data(), shape, options);
-        benchmark::DoNotOptimize(y.data());
-        benchmark::ClobberMemory();
-      },
-      [&] {
-        copy_pass(x.data(), copy.data(), static_cast<Index>(count));
-        benchmark::DoNotOptimize(copy.data());
-        benchmark::ClobberMemory();
-      });
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(2 * count * sizeof(float)));
+  Forward kernel(state);
+  CopyPass reference(kernel.x(), kernel.count());
+  run_paired(state, kernel, reference);
 }
 
 void lrn_backward_paired(benchmark::State& state) {
-  const auto shape = shape_of(state);
-  const std::size_t count = count_of(shape);
-  const xgrad::LrnOptions options{state.range(4)};
-  Buffer x(count, 1), dy(count, 3), dx(count, 4), sum(count, 5);
-  run_paired(
-      state,
-      [&] {
-        xgrad::lrn_backward(x.data(), dy.data(), dx.data(), shape, options, /*accumulate=*/false);
-        benchmark::DoNotOptimize(dx.data());
-        benchmark::ClobberMemory();
-      },
-      [&] {
-        add_pass(x.data(), dy.data(), sum.data(), static_cast<Index>(count));
-        benchmark::DoNotOptimize(sum.data());
-        benchmark::ClobberMemory();
-      });
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(3 * count * sizeof(float)));
+  Backward kernel(state);
+  AddPass reference(kernel.x(), kernel.dy(), kernel.count());
+  run_paired(state, kernel, reference);
 }
 
 void stream_copy(benchmark::State& state) {
   const std::size_t count = count_of(shape_of(state));
-  Buffer x(count, 1), y(count, 2);
-  const Index n = static_cast<Index>(count);
-  for (auto _ : state) {
-    copy_pass(x.data(), y.data(), n);
-    benchmark::DoNotOptimize(y.data());
-    benchmark::ClobberMemory();
-  }
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(2 * count * sizeof(float)));
+  Buffer x(count, 1);
+  CopyPass pass(x.data(), count);
+  for (auto _ : state) pass();
+  set_bytes(state, count, 2);
 }
 
 void stream_r2w1(benchmark::State& state) {
   const std::size_t count = count_of(shape_of(state));
-  Buffer a(count, 1), b(count, 3), z(count, 4);
-  const Index n = static_cast<Index>(count);
-  for (auto _ : state) {
-    add_pass(a.data(), b.data(), z.data(), n);
-    benchmark::DoNotOptimize(z.data());
-    benchmark::ClobberMemory();
-  }
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(3 * count * sizeof(float)));
+  Buffer a(count, 1), b(count, 3);
+  AddPass pass(a.data(), b.data(), count);
+  for (auto _ : state) pass();
+  set_bytes(state, count, 3);
 }
 
 void column_copy(benchmark::State& state) {
@@ -241,7 +282,7 @@ void column_copy(benchmark::State& state) {
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(2 * count * sizeof(float)));
+  set_bytes(state, count, 2);
 }
 
 // (N, C, H, W, size): AlexNet's two LRN layers, an even size, and C not a multiple of 8; and
