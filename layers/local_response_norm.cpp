@@ -33,9 +33,10 @@
 //   input is loaded from memory once; software prefetches fetch the next columns of the same
 //   channels. The backward runs its three stages (s_j, then t_j and u_j, then dx_c) in the
 //   same walk, a few channels apart. With the float fast paths for s^(-beta) (NegPow,
-//   FastThreeQuarters) the forward's arithmetic hides under its memory accesses: a variant
-//   without the power runs no faster. What limits it is the access pattern, short runs from
-//   C planes in turn, which the hardware prefetchers follow less well than one stream.
+//   FastThreeQuarters) most of the forward's arithmetic hides under its memory accesses: a
+//   variant without the power runs no faster. What is left is mostly the access pattern,
+//   short runs from C planes in turn, which the hardware prefetchers follow less well than
+//   one stream (README, Performance, has the measurements).
 // - Row stacks (across channels with longer windows, and the within-channel mode). A stack of
 //   rows of contiguous values (the C channels of a block of positions, or the H rows of one
 //   image plane) is walked once; RowWindowSum forms window sums over neighbouring rows with
