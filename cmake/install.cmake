@@ -17,7 +17,7 @@ install(TARGETS ${xgrad_installed_targets}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad)
 foreach(dir core autograd layers optim)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad/${dir}
-    FILES_MATCHING PATTERN "*.hpp")
+    FILES_MATCHING PATTERN "*.hpp" PATTERN "*_kernels.hpp" EXCLUDE)
 endforeach()
 install(FILES ${PROJECT_SOURCE_DIR}/distributed/sampler.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad/distributed)
 if(XGRAD_WITH_MPI)
