@@ -1,15 +1,21 @@
 // LocalResponseNorm: validation, the tensor-level forms and the layer. The kernels are in
 // local_response_norm_kernels.hpp, dispatched from local_response_norm_forward.cpp and
 // local_response_norm_backward.cpp.
-#include "layers/local_response_norm_kernels.hpp"  // first: its pragmas cover xsimd's headers
+#include "layers/local_response_norm.hpp"
 
 #include <cmath>
 #include <vector>
 
 #include "autograd/tape.hpp"
-#include "layers/local_response_norm.hpp"
+#include "core/error.hpp"
+#include "core/tensor.hpp"
 
 namespace xgrad {
+namespace {
+
+constexpr const char* kLayer = "LocalResponseNorm";
+
+}  // namespace
 
 void validate_lrn_options(const LrnOptions& o) {
   check(o.size >= 1, kLayer, ": size must be >= 1, got ", o.size);

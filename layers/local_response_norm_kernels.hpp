@@ -75,8 +75,6 @@ using AlignedVector = std::vector<T, xsimd::aligned_allocator<T>>;
 // and, for row stacks, long contiguous runs per channel while the live rows fit in L1/L2.
 constexpr Index kBlock = 512;
 
-constexpr const char* kLayer = "LocalResponseNorm";
-
 inline Index round_up(Index value, Index multiple) { return (value + multiple - 1) / multiple * multiple; }
 
 // Loads `count` (1..lanes) values and zero-fills the other lanes, so the ragged end of a row
