@@ -741,6 +741,15 @@ class WidthWindowSum {
   AlignedVector<T> padded_;
 };
 
+// q[i] = x[i]^2 for the `width` values of one row (q aligned, padded to whole vectors with 0).
+template <class T>
+void store_squares(const T* x, Index width, T* q) {
+  for (Index i = 0; i < width; i += kLanes<T>) {
+    const Batch<T> v = load_part(x + i, std::min(kLanes<T>, width - i));
+    (v * v).store_aligned(q + i);
+  }
+}
+
 // Forward over one row stack: `rows` rows of `width` values, row r at x + r * row_stride.
 template <class T, class Pow, class Filter>
 void forward_rows(const T* x, T* y, Index rows, Index row_stride, Index width, Window window,
@@ -748,11 +757,7 @@ void forward_rows(const T* x, T* y, Index rows, Index row_stride, Index width, W
   const Index stride = round_up(width, kLanes<T>);
   sums.reset(rows, window, stride);
   auto squares = [&](Index j, T* q) {
-    const T* xj = x + j * row_stride;
-    for (Index i = 0; i < width; i += kLanes<T>) {
-      const Batch<T> v = load_part(xj + i, std::min(kLanes<T>, width - i));
-      (v * v).store_aligned(q + i);
-    }
+    store_squares(x + j * row_stride, width, q);
     filter(q);
   };
   const Batch<T> scale(co.scale), k(co.k);
@@ -785,11 +790,7 @@ void backward_rows(const T* x, const T* dy, T* dx, Index rows, Index row_stride,
   const Index ring_rows = mirrored.hi + 1;
   ring.resize(static_cast<std::size_t>(ring_rows * stride));  // (ring_rows, stride)
   auto squares = [&](Index j, T* q) {
-    const T* xj = x + j * row_stride;
-    for (Index i = 0; i < width; i += kLanes<T>) {
-      const Batch<T> v = load_part(xj + i, std::min(kLanes<T>, width - i));
-      (v * v).store_aligned(q + i);
-    }
+    store_squares(x + j * row_stride, width, q);
     filter_s(q);
   };
   const Batch<T> scale(co.scale), k(co.k);
