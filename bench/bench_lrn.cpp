@@ -287,7 +287,8 @@ void column_copy(benchmark::State& state) {
 
 // (N, C, H, W, size): AlexNet's two LRN layers, an even size, and C not a multiple of 8; and
 // 32x64x8x8 (512 KB a tensor), which stays in the two cores' L2 caches between iterations:
-// there the kernels run at their arithmetic limit, and the stream references at cache speed.
+// there memory weighs less and the kernels' own instructions more, and the stream
+// references run at cache speed.
 void lrn_shapes(benchmark::internal::Benchmark* b) {
   b->Args({32, 96, 55, 55, 5})->Args({32, 256, 27, 27, 5})->Args({32, 96, 55, 55, 4})->Args({32, 90, 55, 55, 5});
   b->Args({32, 64, 8, 8, 5});
