@@ -75,6 +75,20 @@ using AlignedVector = std::vector<T, xsimd::aligned_allocator<T>>;
 // and, for row stacks, long contiguous runs per channel while the live rows fit in L1/L2.
 constexpr Index kBlock = 512;
 
+// Across-channel work items: (sample, block of kBlock positions), numbered sample-major and
+// cut by the shape alone. `blocks` is the number of blocks per sample.
+inline Index blocks_per_sample(Index inner) { return (inner + kBlock - 1) / kBlock; }
+
+struct BlockItem {
+  Index sample_offset;  // of the sample's first value
+  Index begin, end;     // positions [begin, end) within each channel
+};
+
+inline BlockItem block_item(Index item, Index blocks, Index channels, Index inner) {
+  const Index begin = (item % blocks) * kBlock;
+  return {(item / blocks) * channels * inner, begin, std::min(begin + kBlock, inner)};
+}
+
 inline Index round_up(Index value, Index multiple) { return (value + multiple - 1) / multiple * multiple; }
 
 // Loads `count` (1..lanes) values and zero-fills the other lanes, so the ragged end of a row
@@ -530,7 +544,7 @@ void forward_columns(const T* x, T* y, Index samples, Index channels, Index inne
                      const Coefficients<T>& co, const NegPow<T, K>& pow) {
   constexpr int kV = kForwardColumnVectors<N>;
   constexpr Index kWide = kV * kLanes<T>;
-  const Index blocks = (inner + kBlock - 1) / kBlock;
+  const Index blocks = blocks_per_sample(inner);
   const Index items = samples * blocks;
   // (4/3)^(4/3): see FastThreeQuarters.
   const double c = std::pow(4.0 / 3.0, 4.0 / 3.0);
@@ -540,33 +554,32 @@ void forward_columns(const T* x, T* y, Index samples, Index channels, Index inne
   (void)fast;  // unused by the other instantiations
 #pragma omp parallel for schedule(static)
   for (Index item = 0; item < items; ++item) {
-    const Index begin = (item % blocks) * kBlock;
-    const Index end = std::min(begin + kBlock, inner);
-    const T* xi = x + (item / blocks) * channels * inner;
-    T* yi = y + (item / blocks) * channels * inner;
-    Index p = begin;
+    const BlockItem b = block_item(item, blocks, channels, inner);
+    const T* xi = x + b.sample_offset;
+    T* yi = y + b.sample_offset;
+    Index p = b.begin;
     if constexpr (std::is_same<T, float>::value && K == BetaKind::ThreeQuarters) {
-      for (; p + kWide <= end; p += kWide) {
+      for (; p + kWide <= b.end; p += kWide) {
         forward_column_three_quarters<N, kV, true>(xi + p, yi + p, channels, inner, kLanes<T>,
                                                    co, pow, fast);
       }
-      for (; p + kLanes<T> <= end; p += kLanes<T>) {
+      for (; p + kLanes<T> <= b.end; p += kLanes<T>) {
         forward_column_three_quarters<N, 1, true>(xi + p, yi + p, channels, inner, kLanes<T>, co,
                                                   pow, fast);
       }
-      if (p < end) {
-        forward_column_three_quarters<N, 1, false>(xi + p, yi + p, channels, inner, end - p, co,
+      if (p < b.end) {
+        forward_column_three_quarters<N, 1, false>(xi + p, yi + p, channels, inner, b.end - p, co,
                                                    pow, fast);
       }
     } else {
-      for (; p + kWide <= end; p += kWide) {
+      for (; p + kWide <= b.end; p += kWide) {
         forward_column<T, K, N, kV, true>(xi + p, yi + p, channels, inner, kLanes<T>, co, pow);
       }
-      for (; p + kLanes<T> <= end; p += kLanes<T>) {
+      for (; p + kLanes<T> <= b.end; p += kLanes<T>) {
         forward_column<T, K, N, 1, true>(xi + p, yi + p, channels, inner, kLanes<T>, co, pow);
       }
-      if (p < end) {
-        forward_column<T, K, N, 1, false>(xi + p, yi + p, channels, inner, end - p, co, pow);
+      if (p < b.end) {
+        forward_column<T, K, N, 1, false>(xi + p, yi + p, channels, inner, b.end - p, co, pow);
       }
     }
   }
@@ -576,27 +589,25 @@ template <class T, BetaKind K, int N>
 void backward_columns(const T* x, const T* dy, T* dx, Index samples, Index channels, Index inner,
                       const Coefficients<T>& co, const NegPow<T, K>& pow, bool accumulate) {
   constexpr Index kWide = kColumnVectors * kLanes<T>;
-  const Index blocks = (inner + kBlock - 1) / kBlock;
+  const Index blocks = blocks_per_sample(inner);
   const Index items = samples * blocks;
 #pragma omp parallel for schedule(static)
   for (Index item = 0; item < items; ++item) {
-    const Index begin = (item % blocks) * kBlock;
-    const Index end = std::min(begin + kBlock, inner);
-    const Index offset = (item / blocks) * channels * inner;
-    const T* xi = x + offset;
-    const T* dyi = dy + offset;
-    T* dxi = dx + offset;
-    Index p = begin;
-    for (; p + kWide <= end; p += kWide) {
+    const BlockItem b = block_item(item, blocks, channels, inner);
+    const T* xi = x + b.sample_offset;
+    const T* dyi = dy + b.sample_offset;
+    T* dxi = dx + b.sample_offset;
+    Index p = b.begin;
+    for (; p + kWide <= b.end; p += kWide) {
       backward_column<T, K, N, kColumnVectors, true>(xi + p, dyi + p, dxi + p, channels, inner,
                                                      kLanes<T>, co, pow, accumulate);
     }
-    for (; p + kLanes<T> <= end; p += kLanes<T>) {
+    for (; p + kLanes<T> <= b.end; p += kLanes<T>) {
       backward_column<T, K, N, 1, true>(xi + p, dyi + p, dxi + p, channels, inner, kLanes<T>, co,
                                         pow, accumulate);
     }
-    if (p < end) {
-      backward_column<T, K, N, 1, false>(xi + p, dyi + p, dxi + p, channels, inner, end - p, co,
+    if (p < b.end) {
+      backward_column<T, K, N, 1, false>(xi + p, dyi + p, dxi + p, channels, inner, b.end - p, co,
                                          pow, accumulate);
     }
   }
@@ -872,7 +883,7 @@ void forward_impl(const T* x, T* y, const Geometry& g, const LrnOptions& o) {
       default: forward_columns<T, K, 8>(x, y, g.n, g.c, g.inner, co, pow); break;
     }
   } else if (o.mode == LrnMode::AcrossChannels) {
-    const Index blocks = (g.inner + kBlock - 1) / kBlock;
+    const Index blocks = blocks_per_sample(g.inner);
     const Index items = g.n * blocks;
     const Window window = forward_window(o.size, g.c);
 #pragma omp parallel
@@ -882,11 +893,10 @@ void forward_impl(const T* x, T* y, const Geometry& g, const LrnOptions& o) {
       // Items are (sample, block of positions); each thread writes only its items' outputs.
 #pragma omp for schedule(static)
       for (Index item = 0; item < items; ++item) {
-        const Index sample = item / blocks;
-        const Index begin = (item % blocks) * kBlock;
-        const Index offset = sample * g.c * g.inner + begin;
-        forward_rows(x + offset, y + offset, g.c, g.inner, std::min(kBlock, g.inner - begin),
-                     window, co, pow, filter, sums);
+        const BlockItem b = block_item(item, blocks, g.c, g.inner);
+        const Index offset = b.sample_offset + b.begin;
+        forward_rows(x + offset, y + offset, g.c, g.inner, b.end - b.begin, window, co, pow,
+                     filter, sums);
       }
     }
   } else {
@@ -926,7 +936,7 @@ void backward_impl(const T* x, const T* dy, T* dx, const Geometry& g, const LrnO
       default: backward_columns<T, K, 8>(x, dy, dx, n, c, s, co, pow, accumulate); break;
     }
   } else if (o.mode == LrnMode::AcrossChannels) {
-    const Index blocks = (g.inner + kBlock - 1) / kBlock;
+    const Index blocks = blocks_per_sample(g.inner);
     const Index items = g.n * blocks;
     const Window window = forward_window(o.size, g.c);
     const Window mirrored = mirrored_window(o.size, g.c);
@@ -938,12 +948,11 @@ void backward_impl(const T* x, const T* dy, T* dx, const Geometry& g, const LrnO
       // Items are (sample, block of positions); each thread writes only its items' outputs.
 #pragma omp for schedule(static)
       for (Index item = 0; item < items; ++item) {
-        const Index sample = item / blocks;
-        const Index begin = (item % blocks) * kBlock;
-        const Index offset = sample * g.c * g.inner + begin;
-        backward_rows(x + offset, dy + offset, dx + offset, g.c, g.inner,
-                      std::min(kBlock, g.inner - begin), window, mirrored, co, pow, filter_s,
-                      filter_t, sums_s, sums_t, ring, accumulate);
+        const BlockItem b = block_item(item, blocks, g.c, g.inner);
+        const Index offset = b.sample_offset + b.begin;
+        backward_rows(x + offset, dy + offset, dx + offset, g.c, g.inner, b.end - b.begin,
+                      window, mirrored, co, pow, filter_s, filter_t, sums_s, sums_t, ring,
+                      accumulate);
       }
     }
   } else {
