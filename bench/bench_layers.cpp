@@ -18,8 +18,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include "core/blas.hpp"
-#include "layers/conv2d.hpp"
+#include <xgrad/core/blas.hpp>
+#include <xgrad/layers/conv2d.hpp>
 
 namespace {
 

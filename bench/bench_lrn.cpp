@@ -31,7 +31,7 @@
 #include <benchmark/benchmark.h>
 #include <xsimd/xsimd.hpp>
 
-#include "layers/local_response_norm.hpp"
+#include <xgrad/layers/local_response_norm.hpp>
 
 namespace {
 

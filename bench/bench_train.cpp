@@ -14,8 +14,8 @@
 #include <benchmark/benchmark.h>
 
 #include "examples/models.hpp"
-#include "layers/cross_entropy_loss.hpp"
-#include "xgrad.hpp"
+#include <xgrad/layers/cross_entropy_loss.hpp>
+#include <xgrad/xgrad.hpp>
 
 namespace {
 

@@ -5,8 +5,7 @@ include(CMakePackageConfigHelpers)
 
 set(XGRAD_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/xgrad)
 
-set(xgrad_installed_targets xgrad xgrad_core xgrad_autograd xgrad_layers xgrad_optim xgrad_sampler xgrad_flags
-  xgrad_warnings)
+set(xgrad_installed_targets xgrad xgrad_core xgrad_autograd xgrad_layers xgrad_optim xgrad_sampler xgrad_flags)
 if(XGRAD_WITH_MPI)
   list(APPEND xgrad_installed_targets xgrad_distributed)  # consumers find MPI (see xgradConfig.cmake.in)
 endif()
@@ -14,17 +13,15 @@ install(TARGETS ${xgrad_installed_targets}
   EXPORT xgradTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad)
-foreach(dir core autograd layers optim)
-  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad/${dir}
-    FILES_MATCHING PATTERN "*.hpp" PATTERN "*_kernels.hpp" EXCLUDE)
-endforeach()
-install(FILES ${PROJECT_SOURCE_DIR}/distributed/sampler.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad/distributed)
-if(XGRAD_WITH_MPI)
-  install(FILES ${PROJECT_SOURCE_DIR}/distributed/distributed.hpp
-    DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad/distributed)
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# The public headers, as <xgrad/...>: nothing else lands at the top of include/. Kernel
+# headers are internal; the MPI header only with MPI.
+set(xgrad_header_excludes PATTERN "*_kernels*.hpp" EXCLUDE)
+if(NOT XGRAD_WITH_MPI)
+  list(APPEND xgrad_header_excludes PATTERN "distributed.hpp" EXCLUDE)
 endif()
-install(FILES ${PROJECT_SOURCE_DIR}/xgrad.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/xgrad/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/xgrad
+  FILES_MATCHING PATTERN "*.hpp" ${xgrad_header_excludes})
 
 install(EXPORT xgradTargets NAMESPACE xgrad:: DESTINATION ${XGRAD_CMAKE_DIR})
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/xgradConfig.cmake.in

@@ -26,13 +26,13 @@
 
 #include <boost/program_options.hpp>
 
-#include "autograd/profile.hpp"
+#include <xgrad/autograd/profile.hpp>
 #include "examples/models.hpp"
 #include "examples/synthetic_shapes.hpp"
-#include "layers/cross_entropy_loss.hpp"
-#include "xgrad.hpp"
+#include <xgrad/layers/cross_entropy_loss.hpp>
+#include <xgrad/xgrad.hpp>
 #ifdef XGRAD_WITH_MPI
-#include "distributed/distributed.hpp"
+#include <xgrad/distributed/distributed.hpp>
 #endif
 
 namespace po = boost::program_options;
@@ -210,7 +210,7 @@ std::filesystem::path csv_path(const std::string& metrics) {
 
 void write_csv(const std::filesystem::path& path, const std::vector<EpochRecord>& history) {
   std::ofstream out(path);
-  check(out.good(), "cannot write ", path.string());
+  XGRAD_CHECK(out.good(), "cannot write ", path.string());
   out << "epoch,train_loss,train_accuracy,test_accuracy,seconds\n";
   char line[256];
   for (const auto& r : history) {
@@ -218,7 +218,7 @@ void write_csv(const std::filesystem::path& path, const std::vector<EpochRecord>
                   r.test_accuracy, r.seconds);
     out << line;
   }
-  check(out.good(), "writing ", path.string(), " failed");
+  XGRAD_CHECK(out.good(), "writing ", path.string(), " failed");
 }
 
 std::string json_string(const std::string& s) {
@@ -233,7 +233,7 @@ std::string json_string(const std::string& s) {
 void write_metrics(const std::string& path, const Config& c, int ranks, double test_accuracy, double train_seconds,
                    double images_per_second, double final_loss, double communication_share, bool met) {
   std::ofstream out(path);
-  check(out.good(), "cannot write ", path);
+  XGRAD_CHECK(out.good(), "cannot write ", path);
   char loss_text[32] = "null";  // no training, no loss
   if (std::isfinite(final_loss)) std::snprintf(loss_text, sizeof loss_text, "%.6f", final_loss);
   char buf[2048];
@@ -266,7 +266,7 @@ void write_metrics(const std::string& path, const Config& c, int ranks, double t
                 communication_share, loss_text, kTargetAccuracy, kTargetSeconds,
                 met ? "true" : "false");
   out << buf;
-  check(out.good(), "writing ", path, " failed");
+  XGRAD_CHECK(out.good(), "writing ", path, " failed");
 }
 
 // Renders the curves with gnuplot; returns false (after saying why) when it cannot.
@@ -357,9 +357,9 @@ int run(const Config& c) {
   }
 #endif
   const bool leader = rank == 0;
-  check(batch % static_cast<std::size_t>(ranks) == 0, "--batch-size (", batch, ") must be a multiple of the number of ",
+  XGRAD_CHECK(batch % static_cast<std::size_t>(ranks) == 0, "--batch-size (", batch, ") must be a multiple of the number of ",
         "ranks (", ranks, ") with --distributed: it is the global batch, split evenly over the ranks");
-  check(static_cast<std::size_t>(c.train_size) >= static_cast<std::size_t>(ranks), "--train-size (", c.train_size,
+  XGRAD_CHECK(static_cast<std::size_t>(c.train_size) >= static_cast<std::size_t>(ranks), "--train-size (", c.train_size,
         ") must be at least the number of ranks (", ranks, ")");
   const std::size_t local_batch = batch / static_cast<std::size_t>(ranks);
 
@@ -440,7 +440,7 @@ int run(const Config& c) {
       const double loss_value = loss.value()();
       if (!std::isfinite(loss_value)) {
         // The other ranks would wait for this one forever: end the job (see run_or_abort).
-        check(!c.distributed, "training diverged on rank ", rank, ": the loss is ", loss_value, " at epoch ", epoch,
+        XGRAD_CHECK(!c.distributed, "training diverged on rank ", rank, ": the loss is ", loss_value, " at epoch ", epoch,
               ", step ", step + 1, "; try a smaller --lr (now ", c.lr, ")");
         if (tty) std::printf("\n");
         std::fflush(stdout);

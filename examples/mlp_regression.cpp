@@ -9,7 +9,7 @@
 #include <cstring>
 #include <string>
 
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 

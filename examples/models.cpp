@@ -1,14 +1,14 @@
 #include "examples/models.hpp"
 
-#include "core/error.hpp"
-#include "core/rng.hpp"
-#include "layers/conv2d.hpp"
-#include "layers/dropout.hpp"
-#include "layers/flatten.hpp"
-#include "layers/linear.hpp"
-#include "layers/local_response_norm.hpp"
-#include "layers/max_pool2d.hpp"
-#include "layers/relu.hpp"
+#include <xgrad/core/error.hpp>
+#include <xgrad/core/rng.hpp>
+#include <xgrad/layers/conv2d.hpp>
+#include <xgrad/layers/dropout.hpp>
+#include <xgrad/layers/flatten.hpp>
+#include <xgrad/layers/linear.hpp>
+#include <xgrad/layers/local_response_norm.hpp>
+#include <xgrad/layers/max_pool2d.hpp>
+#include <xgrad/layers/relu.hpp>
 
 namespace xgrad::examples {
 
@@ -42,7 +42,7 @@ std::size_t input_side(const std::string& preset) { return geometry(preset).side
 
 std::shared_ptr<Sequential> make_alexnet_model(const std::string& preset, std::size_t classes, double dropout) {
   const Geometry g = geometry(preset);
-  check(classes > 0, "make_alexnet_model: classes must be > 0");
+  XGRAD_CHECK(classes > 0, "make_alexnet_model: classes must be > 0");
   auto model = std::make_shared<Sequential>();
   Sequential& m = *model;
   // Index comments are the parameter-name prefixes ("0.weight").

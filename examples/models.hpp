@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "layers/layer.hpp"
+#include <xgrad/layers/layer.hpp>
 
 namespace xgrad::examples {
 

@@ -4,8 +4,8 @@
 #include <array>
 #include <cmath>
 
-#include "core/error.hpp"
-#include "core/rng.hpp"
+#include <xgrad/core/error.hpp>
+#include <xgrad/core/rng.hpp>
 
 namespace xgrad::examples {
 
@@ -196,9 +196,9 @@ std::string synthetic_class_name(std::size_t label) {
 }
 
 Dataset make_synthetic_dataset(std::size_t samples, std::size_t side, std::size_t classes, std::uint64_t seed) {
-  check(samples > 0, "make_synthetic_dataset: samples must be > 0");
-  check(classes > 0, "make_synthetic_dataset: classes must be > 0");
-  check(side >= 8, "make_synthetic_dataset: side must be >= 8, got ", side);
+  XGRAD_CHECK(samples > 0, "make_synthetic_dataset: samples must be > 0");
+  XGRAD_CHECK(classes > 0, "make_synthetic_dataset: classes must be > 0");
+  XGRAD_CHECK(side >= 8, "make_synthetic_dataset: side must be >= 8, got ", side);
 
   Dataset data{empty({samples, 3, side, side}), std::vector<std::int64_t>(samples)};
   const std::size_t plane = side * side;

@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <string>
 
-#include "distributed/distributed.hpp"
-#include "xgrad.hpp"
+#include <xgrad/distributed/distributed.hpp>
+#include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 namespace dist = xgrad::distributed;

@@ -18,8 +18,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include "examples/models.hpp"
-#include "layers/cross_entropy_loss.hpp"
-#include "xgrad.hpp"
+#include <xgrad/layers/cross_entropy_loss.hpp>
+#include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 

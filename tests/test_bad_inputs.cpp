@@ -10,7 +10,7 @@
 #include <limits>
 
 #include "examples/models.hpp"
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 

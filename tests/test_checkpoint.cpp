@@ -17,7 +17,7 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 namespace fs = std::filesystem;
 using namespace xgrad;

@@ -8,12 +8,12 @@
 #include <random>
 #include <array>
 
-#include "core/blas.hpp"
-#include "core/error.hpp"
-#include "core/npy.hpp"
-#include "core/rng.hpp"
-#include "core/tensor.hpp"
-#include "core/threading.hpp"
+#include <xgrad/core/blas.hpp>
+#include <xgrad/core/error.hpp>
+#include <xgrad/core/npy.hpp>
+#include <xgrad/core/rng.hpp>
+#include <xgrad/core/tensor.hpp>
+#include <xgrad/core/threading.hpp>
 #include "tests/test_util.hpp"
 
 namespace tt = boost::test_tools;
@@ -52,8 +52,8 @@ BOOST_AUTO_TEST_CASE(element_counts) {
 }
 
 BOOST_AUTO_TEST_CASE(check_throws_error_with_message) {
-  BOOST_CHECK_NO_THROW(check(true, "never"));
-  BOOST_CHECK_EXCEPTION(check(false, "op: size must be >= 1, got ", -3), Error,
+  BOOST_CHECK_NO_THROW(XGRAD_CHECK(true, "never"));
+  BOOST_CHECK_EXCEPTION(XGRAD_CHECK(false, "op: size must be >= 1, got ", -3), Error,
                         [](const Error& e) { return message_contains(e, "size must be >= 1, got -3"); });
 }
 

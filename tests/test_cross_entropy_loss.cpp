@@ -8,11 +8,11 @@
 
 #include <xtensor/xarray.hpp>
 
-#include "autograd/gradcheck.hpp"
-#include "autograd/tape.hpp"
-#include "core/error.hpp"
-#include "core/rng.hpp"
-#include "layers/cross_entropy_loss.hpp"
+#include <xgrad/autograd/gradcheck.hpp>
+#include <xgrad/autograd/tape.hpp>
+#include <xgrad/core/error.hpp>
+#include <xgrad/core/rng.hpp>
+#include <xgrad/layers/cross_entropy_loss.hpp>
 #include "tests/test_util.hpp"
 
 namespace tt = boost::test_tools;

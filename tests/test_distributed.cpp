@@ -8,9 +8,9 @@
 #include <memory>
 #include <vector>
 
-#include "distributed/distributed.hpp"
+#include <xgrad/distributed/distributed.hpp>
 #include "tests/test_util.hpp"
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 namespace dist = xgrad::distributed;
 using namespace xgrad;

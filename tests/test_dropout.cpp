@@ -11,12 +11,12 @@
 
 #include <xtensor/xarray.hpp>
 
-#include "autograd/gradcheck.hpp"
-#include "autograd/tape.hpp"
-#include "core/error.hpp"
-#include "core/rng.hpp"
-#include "core/threading.hpp"
-#include "layers/dropout.hpp"
+#include <xgrad/autograd/gradcheck.hpp>
+#include <xgrad/autograd/tape.hpp>
+#include <xgrad/core/error.hpp>
+#include <xgrad/core/rng.hpp>
+#include <xgrad/core/threading.hpp>
+#include <xgrad/layers/dropout.hpp>
 #include "tests/test_util.hpp"
 
 namespace bdata = boost::unit_test::data;

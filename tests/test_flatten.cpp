@@ -3,10 +3,10 @@
 
 #include <string>
 
-#include "autograd/gradcheck.hpp"
-#include "core/error.hpp"
-#include "core/rng.hpp"
-#include "layers/flatten.hpp"
+#include <xgrad/autograd/gradcheck.hpp>
+#include <xgrad/core/error.hpp>
+#include <xgrad/core/rng.hpp>
+#include <xgrad/layers/flatten.hpp>
 
 using namespace xgrad;
 

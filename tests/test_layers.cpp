@@ -1,11 +1,11 @@
 // layers/: the Layer interface, Sequential, Linear and ReLU.
 #include <boost/test/unit_test.hpp>
 
-#include "autograd/ops.hpp"
-#include "core/error.hpp"
-#include "layers/layer.hpp"
-#include "layers/linear.hpp"
-#include "layers/relu.hpp"
+#include <xgrad/autograd/ops.hpp>
+#include <xgrad/core/error.hpp>
+#include <xgrad/layers/layer.hpp>
+#include <xgrad/layers/linear.hpp>
+#include <xgrad/layers/relu.hpp>
 #include "tests/test_util.hpp"
 
 using namespace xgrad;

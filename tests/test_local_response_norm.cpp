@@ -19,12 +19,12 @@
 #include <omp.h>
 #include <xtensor/xarray.hpp>
 
-#include "autograd/gradcheck.hpp"
-#include "autograd/tape.hpp"
-#include "core/error.hpp"
-#include "core/npy.hpp"
-#include "core/rng.hpp"
-#include "layers/local_response_norm.hpp"
+#include <xgrad/autograd/gradcheck.hpp>
+#include <xgrad/autograd/tape.hpp>
+#include <xgrad/core/error.hpp>
+#include <xgrad/core/npy.hpp>
+#include <xgrad/core/rng.hpp>
+#include <xgrad/layers/local_response_norm.hpp>
 
 namespace bdata = boost::unit_test::data;
 using namespace xgrad;

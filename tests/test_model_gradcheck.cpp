@@ -3,7 +3,7 @@
 // through the tape: every parameter and the input.
 #include <boost/test/unit_test.hpp>
 
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 

@@ -14,10 +14,10 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include "autograd/gradcheck.hpp"
-#include "autograd/ops.hpp"
-#include "core/error.hpp"
-#include "core/rng.hpp"
+#include <xgrad/autograd/gradcheck.hpp>
+#include <xgrad/autograd/ops.hpp>
+#include <xgrad/core/error.hpp>
+#include <xgrad/core/rng.hpp>
 #include "tests/test_util.hpp"
 
 namespace bdata = boost::unit_test::data;

@@ -1,8 +1,8 @@
 // optim/: SGD's update rule (PyTorch's), validation, and the step schedule.
 #include <boost/test/unit_test.hpp>
 
-#include "core/error.hpp"
-#include "optim/sgd.hpp"
+#include <xgrad/core/error.hpp>
+#include <xgrad/optim/sgd.hpp>
 #include "tests/test_util.hpp"
 
 namespace tt = boost::test_tools;

@@ -7,7 +7,7 @@
 #include <set>
 #include <vector>
 
-#include "distributed/sampler.hpp"
+#include <xgrad/distributed/sampler.hpp>
 #include "tests/test_util.hpp"
 
 namespace bdata = boost::unit_test::data;

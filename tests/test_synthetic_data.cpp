@@ -7,7 +7,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "examples/synthetic_shapes.hpp"
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 using xgrad::examples::Dataset;

@@ -7,13 +7,13 @@
 
 #include <xtensor/xadapt.hpp>
 
-#include "autograd/ops.hpp"
-#include "autograd/profile.hpp"
-#include "autograd/tape.hpp"
-#include "core/error.hpp"
-#include "layers/layer.hpp"
-#include "layers/linear.hpp"
-#include "layers/relu.hpp"
+#include <xgrad/autograd/ops.hpp>
+#include <xgrad/autograd/profile.hpp>
+#include <xgrad/autograd/tape.hpp>
+#include <xgrad/core/error.hpp>
+#include <xgrad/layers/layer.hpp>
+#include <xgrad/layers/linear.hpp>
+#include <xgrad/layers/relu.hpp>
 #include "tests/test_util.hpp"
 
 using namespace xgrad;

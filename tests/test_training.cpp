@@ -9,7 +9,7 @@
 
 #include "examples/models.hpp"
 #include "examples/synthetic_shapes.hpp"
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 

@@ -5,7 +5,7 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "core/error.hpp"
+#include <xgrad/core/error.hpp>
 
 namespace xgrad::test {
 

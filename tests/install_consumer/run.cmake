@@ -13,6 +13,15 @@ function(run_step what)
 endfunction()
 
 run_step("install" ${CMAKE_COMMAND} --install "${XGRAD_BINARY_DIR}" --prefix "${prefix}")
+# Every header lives under include/xgrad/: nothing else at the top of include/.
+file(GLOB top_level RELATIVE "${prefix}/include" "${prefix}/include/*")
+if(NOT top_level STREQUAL "xgrad")
+  message(FATAL_ERROR "include/ holds more than xgrad/: ${top_level}")
+endif()
+file(GLOB_RECURSE kernel_headers "${prefix}/include/*_kernels*.hpp")
+if(kernel_headers)
+  message(FATAL_ERROR "internal kernel headers were installed: ${kernel_headers}")
+endif()
 run_step("configure consumer" ${CMAKE_COMMAND} -S "${XGRAD_SOURCE_DIR}/tests/install_consumer/project"
          -B "${WORK_DIR}/build" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${prefix}")
 run_step("build consumer" ${CMAKE_COMMAND} --build "${WORK_DIR}/build")

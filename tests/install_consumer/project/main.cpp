@@ -2,9 +2,9 @@
 // a few SGD steps and checks that the loss went down.
 #include <cstdio>
 
-#include <xgrad.hpp>
+#include <xgrad/xgrad.hpp>
 #ifdef XGRAD_WITH_MPI
-#include <distributed/distributed.hpp>
+#include <xgrad/distributed/distributed.hpp>
 #endif
 
 int main() {

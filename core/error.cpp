@@ -1,2 +1,0 @@
-#include "core/error.hpp"
-// Error is header-only; this file keeps one translation unit per header of core/.

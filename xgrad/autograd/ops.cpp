@@ -1,0 +1,196 @@
+#include <xgrad/autograd/ops.hpp>
+
+#include <xtensor/xmanipulation.hpp>
+#include <xtensor/xreducer.hpp>
+
+#include <xgrad/core/blas.hpp>
+#include <xgrad/core/error.hpp>
+
+namespace xgrad {
+
+Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
+  const std::size_t rank = std::max(a.size(), b.size());
+  Shape out(rank);
+  for (std::size_t i = 0; i < rank; ++i) {
+    const std::size_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    const std::size_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    XGRAD_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", shape_str(a), " and ", shape_str(b),
+          " cannot be broadcast together");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
+  const Shape gshape(g.shape().begin(), g.shape().end());
+  if (gshape == shape) return g;
+  const std::size_t lead = gshape.size() - shape.size();
+  std::vector<std::size_t> axes;
+  for (std::size_t i = 0; i < gshape.size(); ++i) {
+    if (i < lead || (shape[i - lead] == 1 && gshape[i] != 1)) axes.push_back(i);
+  }
+  Tensor reduced = xt::sum(g, axes, xt::evaluation_strategy::immediate);
+  reduced.reshape(shape);
+  return reduced;
+}
+
+namespace {
+
+// Names the op when an input handle is undefined (before any use of its value).
+void require_defined(const char* op, std::initializer_list<const Variable*> inputs) {
+  for (const Variable* v : inputs) XGRAD_CHECK(v->defined(), op, ": an input Variable is undefined");
+}
+
+// Shared body of add/sub: out = a + sign * b.
+Variable add_signed(const char* op, const Variable& a, const Variable& b, float sign) {
+  require_defined(op, {&a, &b});
+  const Shape sa = a.shape(), sb = b.shape();
+  broadcast_shape(op, sa, sb);
+  Tensor value = sign > 0 ? Tensor(a.value() + b.value()) : Tensor(a.value() - b.value());
+  Variable out = make_output(op, std::move(value), {a, b});
+  if (out.requires_grad()) {
+    Tape::active().record(op, out, [a, b, sa, sb, sign, op](const Tensor& dout) mutable {
+      if (a.requires_grad()) a.add_grad(sum_to_shape(dout, sa), op);
+      if (b.requires_grad()) {
+        Tensor db = sum_to_shape(dout, sb);
+        if (sign < 0) db *= -1.0f;
+        b.add_grad(db, op);
+      }
+    });
+  }
+  return out;
+}
+
+}  // namespace
+
+Variable add(const Variable& a, const Variable& b) { return add_signed("add", a, b, 1.0f); }
+Variable sub(const Variable& a, const Variable& b) { return add_signed("sub", a, b, -1.0f); }
+
+Variable mul(const Variable& a, const Variable& b) {
+  require_defined("mul", {&a, &b});
+  const Shape sa = a.shape(), sb = b.shape();
+  broadcast_shape("mul", sa, sb);
+  Variable out = make_output("mul", Tensor(a.value() * b.value()), {a, b});
+  if (out.requires_grad()) {
+    // Each input's value is needed only for the other's gradient.
+    Tape::active().record("mul", out, [a, b, sa, sb](const Tensor& dout) mutable {
+      if (a.requires_grad()) a.add_grad(sum_to_shape(Tensor(dout * b.value()), sa), "mul");
+      if (b.requires_grad()) b.add_grad(sum_to_shape(Tensor(dout * a.value()), sb), "mul");
+    });
+  }
+  return out;
+}
+
+Variable scale(const Variable& x, float factor) {
+  require_defined("scale", {&x});
+  Variable out = make_output("scale", Tensor(x.value() * factor), {x});
+  if (out.requires_grad()) {
+    Tape::active().record("scale", out, [x, factor](const Tensor& dout) mutable {
+      x.add_grad(Tensor(dout * factor), "scale");
+    });
+  }
+  return out;
+}
+
+Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b) {
+  require_defined("matmul", {&a, &b});
+  const Shape sa = a.shape(), sb = b.shape();
+  XGRAD_CHECK(sa.size() == 2 && sb.size() == 2, "matmul: operands must be 2-D, got a ", shape_str(sa), " and b ",
+        shape_str(sb));
+  // op(a) is (m x k), op(b) is (k x n)
+  const std::size_t m = trans_a ? sa[1] : sa[0], k = trans_a ? sa[0] : sa[1];
+  const std::size_t kb = trans_b ? sb[1] : sb[0], n = trans_b ? sb[0] : sb[1];
+  XGRAD_CHECK(k == kb, "matmul: inner dimensions differ: a is ", shape_str(sa), trans_a ? " (transposed)" : "", ", b is ",
+        shape_str(sb), trans_b ? " (transposed)" : "", ": ", k, " vs ", kb);
+  Tensor value = empty({m, n});
+  gemm(trans_a, trans_b, m, n, k, 1.0f, a.value().data(), b.value().data(), 0.0f, value.data());
+  Variable out = make_output("matmul", std::move(value), {a, b});
+  if (out.requires_grad()) {
+    Tape::active().record("matmul", out, [a, b, m, n, k, trans_a, trans_b](const Tensor& dout) mutable {
+      // C = op(A) op(B): d op(A) = dC op(B)^T, d op(B) = op(A)^T dC; beta = 1 adds.
+      if (a.requires_grad()) {
+        float* da = a.grad_buffer().data();
+        if (!trans_a) gemm(false, !trans_b, m, k, n, 1.0f, dout.data(), b.value().data(), 1.0f, da);
+        else gemm(trans_b, true, k, m, n, 1.0f, b.value().data(), dout.data(), 1.0f, da);
+      }
+      if (b.requires_grad()) {
+        float* db = b.grad_buffer().data();
+        if (!trans_b) gemm(!trans_a, false, k, n, m, 1.0f, a.value().data(), dout.data(), 1.0f, db);
+        else gemm(true, trans_a, n, k, m, 1.0f, dout.data(), a.value().data(), 1.0f, db);
+      }
+    });
+  }
+  return out;
+}
+
+Variable reshape(const Variable& x, const Shape& shape) {
+  require_defined("reshape", {&x});
+  const Shape from = x.shape();
+  XGRAD_CHECK(numel(shape) == numel(from), "reshape: cannot reshape ", shape_str(from), " (", numel(from),
+        " elements) to ", shape_str(shape), " (", numel(shape), " elements)");
+  Tensor value = x.value();
+  value.reshape(shape);
+  Variable out = make_output("reshape", std::move(value), {x});
+  if (out.requires_grad()) {
+    Tape::active().record("reshape", out, [x, from](const Tensor& dout) mutable {
+      Tensor g = dout;
+      g.reshape(from);
+      x.add_grad(g, "reshape");
+    });
+  }
+  return out;
+}
+
+Variable flatten(const Variable& x) {
+  require_defined("flatten", {&x});
+  const Shape s = x.shape();
+  XGRAD_CHECK(s.size() >= 1, "flatten: input must have rank >= 1, got ", shape_str(s));
+  return reshape(x, {s[0], s[0] == 0 ? 0 : numel(s) / s[0]});
+}
+
+Variable sum(const Variable& x) {
+  require_defined("sum", {&x});
+  double total = 0.0;
+  for (float v : x.value()) total += v;
+  Variable out = make_output("sum", full<float>({}, static_cast<float>(total)), {x});
+  if (out.requires_grad()) {
+    Tape::active().record("sum", out, [x](const Tensor& dout) mutable {
+      x.add_grad(full(x.shape(), dout()), "sum");
+    });
+  }
+  return out;
+}
+
+Variable mean(const Variable& x) {
+  require_defined("mean", {&x});
+  const std::size_t n = x.size();
+  XGRAD_CHECK(n > 0, "mean: input of shape ", shape_str(x.shape()), " is empty");
+  return scale(sum(x), 1.0f / static_cast<float>(n));
+}
+
+Variable relu(const Variable& x) {
+  require_defined("relu", {&x});
+  const Tensor& xv = x.value();
+  Tensor value = empty(x.shape());
+  const float* src = xv.data();
+  float* dst = value.data();
+  const std::ptrdiff_t count = static_cast<std::ptrdiff_t>(xv.size());
+#pragma omp parallel for schedule(static) if (count > 65536)
+  for (std::ptrdiff_t i = 0; i < count; ++i) dst[i] = src[i] > 0.0f ? src[i] : 0.0f;
+  Variable out = make_output("relu", std::move(value), {x});
+  if (out.requires_grad()) {
+    // The mask comes from the output (y > 0 iff x > 0), which the tape keeps alive anyway.
+    std::weak_ptr<detail::VariableImpl> y = out.impl();
+    Tape::active().record("relu", out, [x, y](const Tensor& dout) mutable {
+      const float* yv = y.lock()->value.data();
+      const float* g = dout.data();
+      float* dx = x.grad_buffer().data();
+      const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(dout.size());
+#pragma omp parallel for schedule(static) if (n > 65536)
+      for (std::ptrdiff_t i = 0; i < n; ++i) dx[i] += yv[i] > 0.0f ? g[i] : 0.0f;
+    });
+  }
+  return out;
+}
+
+}  // namespace xgrad

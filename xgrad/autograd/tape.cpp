@@ -1,0 +1,102 @@
+#include <xgrad/autograd/tape.hpp>
+
+#include <chrono>
+
+#include <xgrad/autograd/profile.hpp>
+#include <xgrad/core/error.hpp>
+
+namespace xgrad {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+
+void check_live(const char* op, const Variable& v, const Tape& tape) {
+  XGRAD_CHECK(v.defined(), op, ": an input Variable is undefined");
+  const auto& impl = *v.impl();
+  if (impl.tape == nullptr) return;  // a leaf
+  XGRAD_CHECK(impl.tape == &tape && impl.generation == tape.generation(), op,
+        ": an input of shape ", shape_str(impl.value.shape()),
+        " was produced by a tape that has already run backward (or by another thread's tape); "
+        "recompute it, or pass retain_tape=true to the earlier backward");
+}
+}  // namespace
+
+Tape& Tape::active() {
+  thread_local Tape tape;
+  return tape;
+}
+
+void Tape::record(const char* op, const Variable& out, Backward backward) {
+  XGRAD_CHECK(out.defined() && out.requires_grad(), op, ": recording an output that does not require grad");
+  auto& impl = *out.impl();
+  impl.tape = this;
+  impl.generation = generation_;
+  nodes_.push_back(Node{op, out.impl(), std::move(backward), ProfileScope::current()});
+}
+
+void Tape::backward(const Variable& output, const Tensor* seed, bool retain_tape) {
+  XGRAD_CHECK(output.defined(), "backward: the output Variable is undefined");
+  XGRAD_CHECK(output.requires_grad(), "backward: the output of shape ", shape_str(output.shape()),
+        " does not require grad (no input requires grad, or it was computed under NoGradGuard)");
+  check_live("backward", output, *this);
+  if (seed == nullptr) {
+    XGRAD_CHECK(output.size() == 1, "backward: the output of shape ", shape_str(output.shape()),
+          " is not a scalar; pass an explicit output gradient");
+  } else {
+    XGRAD_CHECK(seed->shape() == output.value().shape(), "backward: the output gradient of shape ",
+          shape_str(seed->shape()), " does not match the output of shape ", shape_str(output.shape()));
+  }
+  // Op outputs carry gradients only within one backward pass.
+  for (auto& node : nodes_) {
+    node.output->has_grad = false;
+    node.output->grad = Tensor();
+  }
+  if (seed == nullptr) {
+    output.add_grad(full(output.shape(), 1.0f), "backward");
+  } else {
+    output.add_grad(*seed, "backward");
+  }
+  for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
+    if (!it->output->has_grad) continue;
+    if (it->profile_id >= 0) {
+      const auto start = std::chrono::steady_clock::now();
+      it->backward(it->output->grad);
+      ProfileScope::add_backward(it->profile_id,
+                                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    } else {
+      it->backward(it->output->grad);
+    }
+    // An op output's gradient is spent once its node has run; free it now to keep the
+    // peak memory of backward low (kept when the tape is retained for another pass).
+    if (!retain_tape && it->output != output.impl()) {
+      it->output->grad = Tensor();
+      it->output->has_grad = false;
+    }
+  }
+  if (!retain_tape) clear();
+}
+
+void Tape::clear() {
+  // Moved out first so that destructors running inside clear() see a consistent tape.
+  std::vector<Node> nodes;
+  nodes.swap(nodes_);
+  ++generation_;
+  nodes.clear();
+}
+
+bool grad_enabled() { return g_grad_enabled; }
+
+NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+
+Variable make_output(const char* op, Tensor value, std::initializer_list<Variable> inputs) {
+  Tape& tape = Tape::active();
+  bool requires = false;
+  for (const auto& v : inputs) {
+    check_live(op, v, tape);
+    requires = requires || v.requires_grad();
+  }
+  return Variable(std::move(value), requires && grad_enabled());
+}
+
+}  // namespace xgrad

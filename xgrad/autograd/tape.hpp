@@ -1,0 +1,70 @@
+#pragma once
+// Tape: differentiable ops append one node each, in execution order. backward() walks the
+// nodes in reverse (a plain loop: no recursion, no topological sort), handing each node its
+// output's gradient; the node adds into its inputs' grads. Afterwards the tape is cleared,
+// which frees everything the closures captured.
+//
+// Each thread has its own active tape (Tape::active()). Under a NoGradGuard nothing is
+// recorded and op outputs do not require grad.
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <vector>
+
+#include <xgrad/autograd/variable.hpp>
+
+namespace xgrad {
+
+class Tape {
+ public:
+  using Backward = std::function<void(const Tensor& dout)>;
+
+  // The calling thread's tape.
+  static Tape& active();
+
+  // Appends a node for `out` (which must require grad). backward(dout) runs only if out
+  // received a gradient.
+  void record(const char* op, const Variable& out, Backward backward);
+
+  // Seeds output's grad (seed == nullptr means 1 for a scalar), runs every node in reverse
+  // and, unless retain_tape, clears the tape.
+  void backward(const Variable& output, const Tensor* seed, bool retain_tape = false);
+
+  std::size_t size() const { return nodes_.size(); }
+  std::uint64_t generation() const { return generation_; }
+  // Drops every node (and what it captured) and starts a new generation.
+  void clear();
+
+ private:
+  struct Node {
+    const char* op;
+    std::shared_ptr<detail::VariableImpl> output;
+    Backward backward;
+    int profile_id;  // ProfileScope that recorded the node, or -1
+  };
+  std::vector<Node> nodes_;
+  std::uint64_t generation_ = 1;
+};
+
+// True unless a NoGradGuard is alive on this thread.
+bool grad_enabled();
+
+// Disables recording for its lifetime (nestable), e.g. for evaluation.
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// For op authors. Makes the output Variable of `op`: it requires grad when grad mode is on
+// and any input does. Throws xgrad::Error naming the op when an input is undefined or is
+// the output of a tape that has already run backward.
+Variable make_output(const char* op, Tensor value, std::initializer_list<Variable> inputs);
+
+}  // namespace xgrad

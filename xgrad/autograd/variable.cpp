@@ -1,0 +1,87 @@
+#include <xgrad/autograd/variable.hpp>
+
+#include <xgrad/autograd/tape.hpp>
+#include <xgrad/core/error.hpp>
+
+namespace xgrad {
+
+Variable::Variable(Tensor value, bool requires_grad, std::string name)
+    : impl_(std::make_shared<detail::VariableImpl>()) {
+  impl_->value = std::move(value);
+  impl_->requires_grad = requires_grad;
+  impl_->name = std::move(name);
+}
+
+detail::VariableImpl& Variable::checked() const {
+  XGRAD_CHECK(impl_ != nullptr, "Variable: use of an undefined Variable");
+  return *impl_;
+}
+
+const Tensor& Variable::value() const { return checked().value; }
+Tensor& Variable::value() { return checked().value; }
+Shape Variable::shape() const {
+  const auto& s = checked().value.shape();
+  return Shape(s.begin(), s.end());
+}
+bool Variable::requires_grad() const { return checked().requires_grad; }
+void Variable::set_requires_grad(bool requires_grad) { checked().requires_grad = requires_grad; }
+const std::string& Variable::name() const { return checked().name; }
+void Variable::set_name(std::string name) { checked().name = std::move(name); }
+bool Variable::is_op_output() const { return checked().tape != nullptr; }
+bool Variable::has_grad() const { return checked().has_grad; }
+
+const Tensor& Variable::grad() const {
+  const auto& impl = checked();
+  XGRAD_CHECK(impl.has_grad, "Variable", impl.name.empty() ? "" : " '" + impl.name + "'", " of shape ",
+        shape_str(impl.value.shape()), " has no gradient (backward has not reached it)");
+  return impl.grad;
+}
+
+Tensor& Variable::grad_buffer() const {
+  auto& impl = checked();
+  if (!impl.has_grad) {
+    if (impl.grad.shape() == impl.value.shape()) {
+      impl.grad.fill(0.0f);
+    } else {
+      impl.grad = zeros(Shape(impl.value.shape().begin(), impl.value.shape().end()));
+    }
+    impl.has_grad = true;
+  }
+  return impl.grad;
+}
+
+void Variable::add_grad(const Tensor& g, const char* op) const {
+  auto& impl = checked();
+  XGRAD_CHECK(g.shape() == impl.value.shape(), op, ": gradient of shape ", shape_str(g.shape()),
+        " does not match the value of shape ", shape_str(impl.value.shape()),
+        impl.name.empty() ? "" : " ('" + impl.name + "')");
+  if (!impl.has_grad) {
+    impl.grad = g;
+    impl.has_grad = true;
+    return;
+  }
+  float* dst = impl.grad.data();
+  const float* src = g.data();
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(g.size());
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (std::ptrdiff_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+void Variable::zero_grad() const {
+  auto& impl = checked();
+  if (impl.has_grad) impl.grad.fill(0.0f);
+}
+
+void Variable::reset_grad() const {
+  auto& impl = checked();
+  impl.grad = Tensor();
+  impl.has_grad = false;
+}
+
+void Variable::backward(bool retain_tape) const { Tape::active().backward(*this, nullptr, retain_tape); }
+
+void Variable::backward(const Tensor& seed, bool retain_tape) const {
+  Tape::active().backward(*this, &seed, retain_tape);
+}
+
+}  // namespace xgrad

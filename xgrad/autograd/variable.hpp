@@ -1,0 +1,84 @@
+#pragma once
+// Variable: a shared handle to a value, its gradient (allocated on first use), a
+// requires_grad flag and a name. Copies of a Variable refer to the same data; like a
+// shared_ptr, a const handle still lets backward add into the shared gradient.
+//
+// requires: ops receive defined Variables. ensures: backward only ever *adds* into grads;
+// only zero_grad clears them.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <xgrad/core/tensor.hpp>
+
+namespace xgrad {
+
+class Tape;
+
+namespace detail {
+struct VariableImpl {
+  Tensor value;
+  Tensor grad;  // valid only when has_grad
+  bool has_grad = false;
+  bool requires_grad = false;
+  std::string name;
+  // Set for op outputs recorded on a tape: which tape, and in which of its generations.
+  // A generation ends when backward clears the tape; an output of an ended generation can
+  // no longer pass gradients back to its inputs.
+  const Tape* tape = nullptr;
+  std::uint64_t generation = 0;
+};
+}  // namespace detail
+
+class Variable {
+ public:
+  Variable() = default;  // undefined; most calls throw on it
+  explicit Variable(Tensor value, bool requires_grad = false, std::string name = {});
+
+  bool defined() const { return impl_ != nullptr; }
+  const Tensor& value() const;
+  Tensor& value();  // for in-place parameter updates by optimisers
+  Shape shape() const;
+  std::size_t size() const { return value().size(); }
+
+  bool requires_grad() const;
+  void set_requires_grad(bool requires_grad);
+  const std::string& name() const;
+  void set_name(std::string name);
+
+  // True when produced by a recorded op (not a leaf).
+  bool is_op_output() const;
+
+  bool has_grad() const;
+  // The gradient; throws xgrad::Error when none has been accumulated yet.
+  const Tensor& grad() const;
+  // Adds g into the gradient (allocating zeros first). op names the caller in the error
+  // thrown when g's shape differs from the value's.
+  void add_grad(const Tensor& g, const char* op) const;
+  // The gradient buffer, allocated as zeros if absent, for kernels that accumulate in place.
+  Tensor& grad_buffer() const;
+  // Sets the gradient to zero (keeping its buffer).
+  void zero_grad() const;
+  // Drops the gradient and its buffer.
+  void reset_grad() const;
+
+  // Runs the active tape backward from this Variable, which must be a scalar (seed 1).
+  void backward(bool retain_tape = false) const;
+  // Same with an explicit output gradient of this Variable's shape.
+  void backward(const Tensor& seed, bool retain_tape = false) const;
+
+  bool same(const Variable& other) const { return impl_ == other.impl_; }
+  const std::shared_ptr<detail::VariableImpl>& impl() const { return impl_; }
+
+ private:
+  detail::VariableImpl& checked() const;
+  std::shared_ptr<detail::VariableImpl> impl_;
+};
+
+// A parameter and its name: a local name ("weight") or a dotted path ("0.weight").
+struct NamedParameter {
+  std::string name;
+  Variable variable;
+};
+
+}  // namespace xgrad

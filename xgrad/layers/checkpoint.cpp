@@ -1,0 +1,184 @@
+#include <xgrad/layers/checkpoint.hpp>
+
+#include <fcntl.h>
+#include <stdio.h>  // renameat2, RENAME_EXCHANGE (glibc >= 2.28)
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <set>
+#include <system_error>
+#include <vector>
+
+#include <xgrad/core/error.hpp>
+#include <xgrad/core/npy.hpp>
+
+namespace fs = std::filesystem;
+
+namespace xgrad {
+
+namespace {
+
+// "dir/" and "dir" name the same checkpoint.
+fs::path normalised(const std::string& dir, const char* who) {
+  XGRAD_CHECK(!dir.empty(), who, ": the checkpoint directory name is empty");
+  fs::path p(dir);
+  if (p.filename().empty()) p = p.parent_path();
+  return p;
+}
+
+std::string file_name(const NamedParameter& p) { return p.name + ".npy"; }
+
+void check_names(const std::vector<NamedParameter>& params, const char* who) {
+  std::set<std::string> seen;
+  for (const auto& p : params) {
+    XGRAD_CHECK(!p.name.empty() && p.name.find('/') == std::string::npos && p.name != "." && p.name != "..", who,
+          ": parameter name '", p.name, "' cannot be used as a file name");
+    XGRAD_CHECK(seen.insert(p.name).second, who, ": two parameters are both named '", p.name, "'");
+  }
+}
+
+// Flushes a file or directory to stable storage.
+void fsync_path(const fs::path& path, bool directory) {
+  const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  XGRAD_CHECK(fd >= 0, "save_checkpoint: cannot open ", path.string(), " to sync it: ", std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int saved = errno;
+  ::close(fd);
+  XGRAD_CHECK(rc == 0, "save_checkpoint: fsync of ", path.string(), " failed: ", std::strerror(saved));
+}
+
+void rename_or_throw(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::rename(from, to, ec);
+  XGRAD_CHECK(!ec, "save_checkpoint: cannot rename ", from.string(), " to ", to.string(), ": ", ec.message());
+}
+
+// Puts the complete directory `fresh` in place of `target` (which may not exist).
+void replace_directory(const fs::path& fresh, const fs::path& target, const fs::path& parent) {
+  std::error_code ec;
+  if (!fs::exists(target, ec)) {
+    rename_or_throw(fresh, target);
+  } else {
+    XGRAD_CHECK(fs::is_directory(target, ec), "save_checkpoint: ", target.string(), " exists and is not a directory");
+#ifdef RENAME_EXCHANGE
+    // One atomic step: afterwards `fresh` names the previous checkpoint.
+    if (::renameat2(AT_FDCWD, fresh.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) == 0) {
+      fs::remove_all(fresh, ec);
+      fsync_path(parent, true);
+      return;
+    }
+#endif
+    // Fallback for filesystems without an atomic exchange: between the two renames the
+    // previous checkpoint survives as "<dir>.old-<pid>".
+    fs::path old = target;
+    old += ".old-" + std::to_string(::getpid());
+    fs::remove_all(old, ec);
+    rename_or_throw(target, old);
+    try {
+      rename_or_throw(fresh, target);
+    } catch (...) {
+      fs::rename(old, target, ec);  // put the previous checkpoint back
+      throw;
+    }
+    fs::remove_all(old, ec);
+  }
+  fsync_path(parent, true);
+}
+
+}  // namespace
+
+void save_checkpoint(Layer& model, const std::string& dir) { save_checkpoint(model, dir, nullptr); }
+
+void save_checkpoint(Layer& model, const std::string& dir, const CheckpointFileHook& after_each_file) {
+  const auto params = model.parameters();
+  check_names(params, "save_checkpoint");
+  const fs::path target = normalised(dir, "save_checkpoint");
+  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  XGRAD_CHECK(!ec, "save_checkpoint: cannot create the parent directory ", parent.string(), " of ", target.string(), ": ",
+        ec.message());
+  XGRAD_CHECK(!fs::exists(target, ec) || fs::is_directory(target, ec), "save_checkpoint: ", target.string(),
+        " exists and is not a directory");
+
+  fs::path tmp = target;
+  tmp += ".tmp-" + std::to_string(::getpid());
+  fs::remove_all(tmp, ec);  // a leftover of an earlier save by a process with our pid
+  fs::create_directory(tmp, ec);
+  XGRAD_CHECK(!ec, "save_checkpoint: cannot create the temporary directory ", tmp.string(), ": ", ec.message());
+  try {
+    std::size_t written = 0;
+    for (const auto& p : params) {
+      const fs::path file = tmp / file_name(p);
+      save_npy<float>(file.string(), p.variable.value());
+      fsync_path(file, false);
+      ++written;
+      if (after_each_file) after_each_file(file_name(p), written);
+    }
+    fsync_path(tmp, true);
+    replace_directory(tmp, target, parent);
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
+void load_checkpoint(Layer& model, const std::string& dir) {
+  const auto params = model.parameters();
+  check_names(params, "load_checkpoint");
+  const fs::path root = normalised(dir, "load_checkpoint");
+  const std::string where = "load_checkpoint(" + root.string() + ")";
+
+  std::error_code ec;
+  const auto status = fs::status(root, ec);
+  XGRAD_CHECK(fs::exists(status), where, ": the checkpoint directory does not exist");
+  XGRAD_CHECK(fs::is_directory(status), where, ": not a directory");
+
+  // Every .npy file present. An unreadable directory fails here.
+  std::set<std::string> present;
+  fs::directory_iterator it(root, ec);
+  XGRAD_CHECK(!ec, where, ": cannot read the directory: ", ec.message());
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    XGRAD_CHECK(!ec, where, ": cannot read the directory: ", ec.message());
+    if (it->path().extension() == ".npy") present.insert(it->path().filename().string());
+  }
+  XGRAD_CHECK(!ec, where, ": cannot read the directory: ", ec.message());
+
+  std::string missing, extra;
+  std::set<std::string> expected;
+  for (const auto& p : params) {
+    expected.insert(file_name(p));
+    if (!present.count(file_name(p))) missing += (missing.empty() ? "" : ", ") + file_name(p);
+  }
+  for (const auto& name : present) {
+    if (!expected.count(name)) extra += (extra.empty() ? "" : ", ") + name;
+  }
+  XGRAD_CHECK(missing.empty(), where, ": missing parameter file(s): ", missing);
+  XGRAD_CHECK(extra.empty(), where, ": unexpected file(s) not matching any parameter: ", extra);
+
+  // Read and validate everything before touching the model.
+  std::vector<Tensor> loaded;
+  loaded.reserve(params.size());
+  for (const auto& p : params) {
+    const std::string path = (root / file_name(p)).string();
+    try {
+      const NpyHeader header = read_npy_header(path);
+      XGRAD_CHECK(header.dtype == "<f4", "dtype is '", header.dtype, "', expected '<f4' (float32)");
+      const Shape expected_shape = p.variable.shape();
+      XGRAD_CHECK(header.shape == expected_shape, "shape is ", shape_str(header.shape), ", parameter ", p.name,
+            " expects ", shape_str(expected_shape));
+      loaded.push_back(load_npy<float>(path));
+    } catch (const Error& e) {
+      throw Error(cat(where, ": ", file_name(p), ": ", e.what()));
+    }
+  }
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    Variable v = params[i].variable;  // a handle to the model's own parameter
+    v.value() = std::move(loaded[i]);
+  }
+}
+
+}  // namespace xgrad

@@ -1,0 +1,41 @@
+#pragma once
+// Checkpoints: a directory of float32 .npy files, one per parameter, named by the parameter's
+// dotted path ("0.weight.npy", "17.bias.npy") and stored in PyTorch's layouts (conv weight
+// OIHW, linear weight [out, in]), so a PyTorch state_dict saved key by key with numpy loads
+// here and the other way round.
+//
+// Saving is atomic with respect to the previous checkpoint: every file is written and fsynced
+// in a temporary sibling directory "<dir>.tmp-<pid>", which then replaces <dir> in one step
+// (an atomic exchange where the filesystem supports it, else rename-aside / rename-into-place /
+// remove). An interrupted save never leaves <dir> holding a partial checkpoint.
+//
+// Loading validates the whole directory before changing any parameter: the directory must
+// exist and be readable, every parameter must have its file with dtype '<f4' and the
+// parameter's shape, and there must be no other .npy files. Each failure throws xgrad::Error
+// naming the directory, the file and what is wrong.
+#include <cstddef>
+#include <functional>
+#include <string>
+
+#include <xgrad/layers/layer.hpp>
+
+namespace xgrad {
+
+// requires: the model's parameter names are unique and usable as file names.
+// ensures: on success <dir> holds exactly the model's parameters; on failure (an exception)
+//          <dir> is unchanged and the temporary directory has been removed.
+void save_checkpoint(Layer& model, const std::string& dir);
+
+// requires: <dir> was written by save_checkpoint (or equivalently by numpy) for a model with
+//           the same parameter names and shapes.
+// ensures: on success every parameter's value is replaced bit-exactly; on failure no
+//          parameter has changed.
+void load_checkpoint(Layer& model, const std::string& dir);
+
+// save_checkpoint with a hook called after each parameter file is written to the temporary
+// directory, with the file's name and the count written so far. A hook that throws simulates
+// an interrupted save (tests use this); the exception propagates after cleanup.
+using CheckpointFileHook = std::function<void(const std::string& file, std::size_t files_written)>;
+void save_checkpoint(Layer& model, const std::string& dir, const CheckpointFileHook& after_each_file);
+
+}  // namespace xgrad

@@ -1,0 +1,496 @@
+#include <xgrad/layers/conv2d.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include <xsimd/xsimd.hpp>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+#include <xtensor-blas/xblas.hpp>
+#include <xtensor/xadapt.hpp>
+
+#include <xgrad/autograd/tape.hpp>
+#include <xgrad/core/error.hpp>
+#include <xgrad/core/threading.hpp>
+
+// Dimension key (as in conv2d.hpp): N = batch, C = in channels, O = out channels, G = groups,
+// Cg = C / G, Og = O / G, K = kernel size, S = stride, P = padding, H, W = input height, width,
+// OH, OW = output height, width, L = N * OH * OW, R = Cg * K * K.
+//
+// The whole batch goes through one GEMM per group, never one small GEMM per image:
+//   forward:  cols (G*R, L) = im2col(x);  ycm_g (Og, L) = w_g (Og, R) x cols_g (R, L);
+//             y (N, O, OH*OW) = ycm (O, N, OH*OW) regrouped, plus bias
+//   backward: dycm (O, L) = dy regrouped by channel;  db (O) += row sums of dycm;
+//             dw_g (Og, R) += dycm_g (Og, L) x cols_g^T;  dcols_g (R, L) = w_g^T x dycm_g;
+//             dx += col2im(dcols_g)
+//
+// Threading: one pool. Each GEMM is cut into pieces fixed by its shape (column panels of the
+// output, or chunks of a long inner dimension) that OpenMP threads compute with OpenBLAS held
+// single-threaded (BlasSingleThreadGuard), instead of handing each GEMM to OpenBLAS's own
+// threads: on a small machine the hand-over between the two pools (libgomp's threads keep
+// spinning for a while after every parallel region, taking the cores OpenBLAS's threads need)
+// costs more than im2col itself. Every loop writes disjoint memory (cols rows of one image per
+// (n, c) plane, y and dx planes, GEMM panels), and since the pieces do not depend on the thread
+// count, neither do the results (bit-identical at any thread count).
+
+namespace xgrad {
+namespace {
+
+using Index = std::int64_t;
+
+// Below this much work (elements moved, or multiply-adds for a GEMM) a loop runs on the calling
+// thread: waking the team costs more. The choice depends on the shape alone, never on the
+// thread count.
+constexpr Index kParallelElements = Index{1} << 15;
+constexpr Index kParallelMacs = Index{1} << 21;
+
+// C (m x n, row stride ldc) = alpha op(A) op(B) + beta C on row-major buffers with leading
+// dimensions, through xtensor-blas's BLAS bindings (sgemm / dgemm of OpenBLAS).
+template <class T>
+void gemm_ld(bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b,
+             Index ldb, T beta, T* c, Index ldc) {
+  using I = xt::blas_index_t;
+  cxxblas::gemm<I>(cxxblas::StorageOrder::RowMajor, trans_a ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
+                   trans_b ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans, static_cast<I>(m),
+                   static_cast<I>(n), static_cast<I>(k), alpha, a, static_cast<I>(lda), b, static_cast<I>(ldb), beta,
+                   c, static_cast<I>(ldc));
+}
+
+// Chunks of the inner dimension k for split_k_gemm: about one per 512 of k, an even number
+// from 2 to 8 (or 1 for a short k). Fixed by k alone, so the partial sums and their order do not
+// depend on the thread count.
+Index k_chunks(Index k) {
+  const Index chunks = std::clamp<Index>(k / 512, 1, 8);
+  return chunks >= 2 ? chunks / 2 * 2 : 1;
+}
+
+// A per-thread buffer of at least `size` elements that lives as long as the thread (OpenMP keeps
+// its threads), so steps do not allocate and fault in fresh pages. Contents are unspecified.
+// Each use has its own Tag type, so buffers in use at the same time are distinct.
+struct PartialTag {};  // split_k_gemm's partial products
+struct PlaneTag {};    // a zero-padded (image, channel) plane
+struct PanelTag {};    // a GEMM output panel (forward) or column-gradient panel (backward)
+template <class T, class Tag>
+T* thread_buffer(std::size_t size) {
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < size) buffer.resize(size);
+  return buffer.data();
+}
+
+// C (m x n) = alpha op(A) op(B) + beta C for a small C and a long k (the weight gradient,
+// k = N * OH * OW): the k range is cut into fixed chunks whose products go to separate partial
+// buffers (OpenMP threads, single-threaded BLAS), then summed in chunk order into C. No operand is
+// packed twice, as cutting C into panels would do with the long operands.
+template <class T>
+void split_k_gemm(bool trans_a, bool trans_b, std::size_t m_, std::size_t n_, std::size_t k_, T alpha, const T* a,
+                  const T* b, T beta, T* c) {
+  const Index m = static_cast<Index>(m_), n = static_cast<Index>(n_), k = static_cast<Index>(k_);
+  const Index lda = trans_a ? m : k, ldb = trans_b ? k : n;
+  const Index chunks = k_chunks(k), chunk = (k + chunks - 1) / chunks;
+  T* partial = thread_buffer<T, PartialTag>(static_cast<std::size_t>(chunks * m * n));  // (chunks, m, n)
+  BlasSingleThreadGuard single_threaded_blas;
+#pragma omp parallel if (m * n * k >= kParallelMacs)
+  {
+#pragma omp for schedule(static)
+    for (Index i = 0; i < chunks; ++i) {
+      const Index k0 = i * chunk, kc = std::min(chunk, k - k0);
+      // Columns [k0, k0 + kc) of op(A) and rows [k0, k0 + kc) of op(B).
+      const T* ap = trans_a ? a + k0 * lda : a + k0;
+      const T* bp = trans_b ? b + k0 : b + k0 * ldb;
+      // The transposed product, C^T (n x m) = op(B)^T op(A)^T: OpenBLAS is faster with the
+      // longer of the two output sides as rows (here R = Cg*K*K rather than Og).
+      gemm_ld(!trans_b, !trans_a, n, m, kc, alpha, bp, ldb, ap, lda, T(0), partial + i * m * n, m);
+    }
+    // Each element of C is summed by one thread, in chunk order.
+#pragma omp for schedule(static)
+    for (Index j = 0; j < m * n; ++j) {
+      const Index t = (j % n) * m + j / n;  // element (j / n, j % n) of C in C^T
+      T total = partial[t];
+      for (Index i = 1; i < chunks; ++i) total += partial[i * m * n + t];
+      c[j] = beta == T(0) ? total : beta * c[j] + total;
+    }
+  }
+}
+
+std::string describe_args(std::size_t in, std::size_t out, std::size_t k, std::size_t s, std::size_t p,
+                          std::size_t g, bool bias) {
+  return cat("Conv2d(", in, ", ", out, ", kernel_size=", k, ", stride=", s, ", padding=", p, ", groups=", g,
+             ", bias=", bias ? "true" : "false", ")");
+}
+
+void check_args(const std::string& who, std::size_t in, std::size_t out, std::size_t k, std::size_t s,
+                std::size_t g) {
+  XGRAD_CHECK(in >= 1, who, ": in_channels must be >= 1, got ", in);
+  XGRAD_CHECK(out >= 1, who, ": out_channels must be >= 1, got ", out);
+  XGRAD_CHECK(k >= 1, who, ": kernel_size must be >= 1, got ", k);
+  XGRAD_CHECK(s >= 1, who, ": stride must be >= 1, got ", s);
+  XGRAD_CHECK(g >= 1, who, ": groups must be >= 1, got ", g);
+  XGRAD_CHECK(in % g == 0, who, ": groups (", g, ") must divide in_channels (", in, ")");
+  XGRAD_CHECK(out % g == 0, who, ": groups (", g, ") must divide out_channels (", out, ")");
+}
+
+// Resizes a reused buffer only when its size changes.
+void ensure_size(Tensor& t, std::size_t size) {
+  if (t.size() != size || t.dimension() != 1) t.resize({size});
+}
+
+}  // namespace
+
+Conv2dGeometry Conv2dGeometry::make(const std::string& who, const Shape& input, std::size_t in_channels,
+                                    std::size_t out_channels, std::size_t kernel_size, std::size_t stride,
+                                    std::size_t padding, std::size_t groups) {
+  check_args(who, in_channels, out_channels, kernel_size, stride, groups);
+  XGRAD_CHECK(input.size() == 4, who, ": expected input (N, C, H, W) of rank 4, got ", shape_str(input));
+  XGRAD_CHECK(input[1] == in_channels, who, ": input has ", input[1], " channels, expected in_channels = ",
+        in_channels, " (input ", shape_str(input), ")");
+  XGRAD_CHECK(input[0] >= 1 && input[2] >= 1 && input[3] >= 1, who, ": input sizes must be >= 1, got ",
+        shape_str(input));
+  XGRAD_CHECK(kernel_size <= input[2] + 2 * padding && kernel_size <= input[3] + 2 * padding, who,
+        ": kernel_size ", kernel_size, " is larger than the padded input (input ", shape_str(input),
+        ", padding ", padding, ")");
+  Conv2dGeometry g;
+  g.N = input[0];
+  g.C = input[1];
+  g.H = input[2];
+  g.W = input[3];
+  g.O = out_channels;
+  g.K = kernel_size;
+  g.S = stride;
+  g.P = padding;
+  g.G = groups;
+  g.OH = (g.H + 2 * g.P - g.K) / g.S + 1;
+  g.OW = (g.W + 2 * g.P - g.K) / g.S + 1;
+  return g;
+}
+
+namespace {
+
+// dst[0, n) = src[0, n) for the short runs of the column kernels (a row of an output plane),
+// in SIMD registers: a library memmove call per run would cost more than the copy.
+template <class T>
+inline void copy_run(const T* src, T* dst, Index n) {
+  using Batch = xsimd::batch<T>;
+  constexpr Index lanes = static_cast<Index>(Batch::size);
+  Index i = 0;
+  for (; i + lanes <= n; i += lanes) Batch::load_unaligned(src + i).store_unaligned(dst + i);
+#pragma GCC unroll 0
+  for (; i < n; ++i) dst[i] = src[i];
+}
+
+#if defined(__AVX2__)
+// float: the ragged end (fewer than 8 values, e.g. a whole 7-wide row) in one masked move.
+template <>
+inline void copy_run<float>(const float* src, float* dst, Index n) {
+  Index i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
+  if (i < n) {
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - i)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(dst + i, mask, _mm256_maskload_ps(src + i, mask));
+  }
+}
+#endif
+
+// dst[0, n) += src[0, n), likewise.
+template <class T>
+inline void add_run(const T* src, T* dst, Index n) {
+  using Batch = xsimd::batch<T>;
+  constexpr Index lanes = static_cast<Index>(Batch::size);
+  Index i = 0;
+  for (; i + lanes <= n; i += lanes) (Batch::load_unaligned(dst + i) + Batch::load_unaligned(src + i)).store_unaligned(dst + i);
+#pragma GCC unroll 0
+  for (; i < n; ++i) dst[i] += src[i];
+}
+
+#if defined(__AVX2__)
+template <>
+inline void add_run<float>(const float* src, float* dst, Index n) {
+  Index i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
+  if (i < n) {
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - i)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256 sum = _mm256_add_ps(_mm256_maskload_ps(dst + i, mask), _mm256_maskload_ps(src + i, mask));
+    _mm256_maskstore_ps(dst + i, mask, sum);
+  }
+}
+#endif
+
+// Images per panel of the fused loops below: about 2^18 / R columns (a panel of cols of about
+// 1 MB in float), at least 512 columns, whole images only. Fixed by the shape alone.
+Index images_per_panel(const Conv2dGeometry& g) {
+  const Index PP = g.OH * g.OW, target = std::max<Index>(512, (Index{1} << 18) / static_cast<Index>(g.R()));
+  return std::clamp<Index>(target / PP, 1, static_cast<Index>(g.N));
+}
+
+// The column kernels work on one (image, channel) plane at a time, through a zero-padded copy
+// ((H + 2P) x (W + 2P), per thread, cache resident), so their inner loops are plain strided
+// copies without bounds checks.
+
+// The K*K rows (kh, kw) of one plane's columns: out[(kh*K + kw) * ld + oh*OW + ow] =
+// padded x[oh*S + kh, ow*S + kw]. padded: a zeroed (Hp, Wp) buffer when P > 0 (its border is
+// never written), unused otherwise.
+template <class T>
+void im2col_plane(const T* plane, T* out, Index ld, T* padded, const Conv2dGeometry& g) {
+  const Index H = g.H, W = g.W, K = g.K, S = g.S, P = g.P, OH = g.OH, OW = g.OW, Wp = W + 2 * P;
+  if (P > 0) {
+    for (Index h = 0; h < H; ++h) copy_run(plane + h * W, padded + (h + P) * Wp + P, W);
+    plane = padded;
+  }
+  for (Index kh = 0; kh < K; ++kh) {
+    for (Index kw = 0; kw < K; ++kw) {
+      T* row = out + (kh * K + kw) * ld;  // (OH, OW)
+      for (Index oh = 0; oh < OH; ++oh) {
+        const T* src = plane + (oh * S + kh) * Wp + kw;
+        T* dst = row + oh * OW;
+        if (S == 1) {
+          copy_run(src, dst, OW);
+        } else {
+          for (Index ow = 0; ow < OW; ++ow) dst[ow] = src[ow * S];
+        }
+      }
+    }
+  }
+}
+
+// The reverse: dx_plane (H, W) += the sum of the K*K rows of src (row stride ld), each element
+// summing its taps in (kh, kw, oh, ow) order. padded: an (Hp, Wp) work buffer.
+template <class T>
+void col2im_plane(const T* src, Index ld, T* dx_plane, T* padded, const Conv2dGeometry& g) {
+  const Index H = g.H, W = g.W, K = g.K, S = g.S, P = g.P, OH = g.OH, OW = g.OW, Wp = W + 2 * P;
+  std::fill(padded, padded + (H + 2 * P) * Wp, T(0));
+  for (Index kh = 0; kh < K; ++kh) {
+    for (Index kw = 0; kw < K; ++kw) {
+      const T* row = src + (kh * K + kw) * ld;  // (OH, OW)
+      for (Index oh = 0; oh < OH; ++oh) {
+        T* dst = padded + (oh * S + kh) * Wp + kw;
+        const T* s = row + oh * OW;
+        if (S == 1) {
+          add_run(s, dst, OW);
+        } else {
+          for (Index ow = 0; ow < OW; ++ow) dst[ow * S] += s[ow];
+        }
+      }
+    }
+  }
+  for (Index h = 0; h < H; ++h) add_run(padded + (h + P) * Wp + P, dx_plane + h * W, W);
+}
+
+}  // namespace
+
+namespace kernels {
+
+template <class T>
+void im2col(const T* x, T* cols, const Conv2dGeometry& g) {
+  const Index N = g.N, C = g.C, K = g.K, L = static_cast<Index>(g.L()), PP = g.OH * g.OW;
+  const Index planes = (g.H + 2 * g.P) * (g.W + 2 * g.P);
+  // One (n, c) plane per iteration: rows (c, kh, kw), columns of image n.
+#pragma omp parallel if (C * K * K * L >= kParallelElements)
+  {
+    T* padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
+    std::fill(padded, padded + planes, T(0));
+#pragma omp for collapse(2) schedule(static)
+    for (Index n = 0; n < N; ++n) {
+      for (Index c = 0; c < C; ++c) {
+        im2col_plane(x + (n * C + c) * g.H * g.W, cols + c * K * K * L + n * PP, L, padded, g);
+      }
+    }
+  }
+}
+
+template <class T>
+void col2im_add(const T* dcols, T* dx, std::size_t group, const Conv2dGeometry& g) {
+  const Index N = g.N, C = g.C, K = g.K, L = static_cast<Index>(g.L()), PP = g.OH * g.OW;
+  const Index Cg = C / static_cast<Index>(g.G), grp = static_cast<Index>(group);
+  const Index planes = (g.H + 2 * g.P) * (g.W + 2 * g.P);
+  // One (n, c) plane of dx per iteration: no two threads add into the same element.
+#pragma omp parallel if (Cg * K * K * L >= kParallelElements)
+  {
+    T* padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
+#pragma omp for collapse(2) schedule(static)
+    for (Index n = 0; n < N; ++n) {
+      for (Index cg = 0; cg < Cg; ++cg) {
+        col2im_plane(dcols + cg * K * K * L + n * PP, L, dx + (n * C + grp * Cg + cg) * g.H * g.W, padded, g);
+      }
+    }
+  }
+}
+
+template <class T>
+void conv2d_forward(const T* x, const T* w, const T* b, T* y, T* cols, const Conv2dGeometry& g) {
+  const Index N = g.N, C = g.C, O = g.O, K = g.K, PP = g.OH * g.OW, L = static_cast<Index>(g.L());
+  const Index R = static_cast<Index>(g.R()), Og = static_cast<Index>(g.Og()), Cg = C / static_cast<Index>(g.G);
+  const Index per = images_per_panel(g), panels = (N + per - 1) / per;
+  const Index planes = (g.H + 2 * g.P) * (g.W + 2 * g.P);
+  // One (group, panel of whole images) per iteration, fused while its data is in cache:
+  //   cols_g[:, panel] (R, width) = im2col of the panel's images, channels of the group
+  //   out (Og, width) = w_g (Og, R) x cols_g[:, panel]
+  //   y[n, g*Og + o, :] = out[o, n's columns] + b
+  // Iterations write disjoint parts of cols and y.
+  BlasSingleThreadGuard single_threaded_blas;
+#pragma omp parallel if (Og * L * R >= kParallelMacs)
+  {
+    T* padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
+    std::fill(padded, padded + planes, T(0));
+    T* out = thread_buffer<T, PanelTag>(static_cast<std::size_t>(Og * per * PP));  // (Og, width)
+#pragma omp for collapse(2) schedule(static)
+    for (Index grp = 0; grp < static_cast<Index>(g.G); ++grp) {
+      for (Index panel = 0; panel < panels; ++panel) {
+        const Index n0 = panel * per, n1 = std::min(N, n0 + per), width = (n1 - n0) * PP;
+        T* cols_g = cols + grp * R * L;  // (R, L)
+        for (Index n = n0; n < n1; ++n) {
+          for (Index cg = 0; cg < Cg; ++cg) {
+            im2col_plane(x + (n * C + grp * Cg + cg) * g.H * g.W, cols_g + cg * K * K * L + n * PP, L, padded, g);
+          }
+        }
+        gemm_ld(false, false, Og, width, R, T(1), w + grp * Og * R, R, cols_g + n0 * PP, L, T(0), out, width);
+        for (Index o = 0; o < Og; ++o) {
+          const Index oc = grp * Og + o;
+          const T bias = b != nullptr ? b[oc] : T(0);
+          for (Index n = n0; n < n1; ++n) {
+            const T* src = out + o * width + (n - n0) * PP;
+            T* dst = y + (n * O + oc) * PP;
+            for (Index p = 0; p < PP; ++p) dst[p] = src[p] + bias;
+          }
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void conv2d_backward(const T* dy, const T* w, const T* cols, T* dx, T* dw, T* db, T* scratch,
+                     const Conv2dGeometry& g) {
+  const Index N = g.N, C = g.C, O = g.O, K = g.K, PP = g.OH * g.OW, L = static_cast<Index>(g.L());
+  const Index R = static_cast<Index>(g.R()), Og = static_cast<Index>(g.Og()), Cg = C / static_cast<Index>(g.G);
+  // scratch (O, N, OH*OW) = dy (N, O, OH*OW) regrouped by channel; db (O) += its row sums (in
+  // double). Each channel's row is written and summed by one thread.
+#pragma omp parallel for schedule(static) if (N * O * PP >= kParallelElements)
+  for (Index o = 0; o < O; ++o) {
+    T* row = scratch + o * L;
+    for (Index n = 0; n < N; ++n) copy_run(dy + (n * O + o) * PP, row + n * PP, PP);
+    if (db != nullptr) {
+      double total = 0.0;
+      for (Index i = 0; i < L; ++i) total += static_cast<double>(row[i]);
+      db[o] += static_cast<T>(total);
+    }
+  }
+  // dw_g (Og, R) += dy_g (Og, L) x cols_g^T (L, R)
+  if (dw != nullptr) {
+    for (Index grp = 0; grp < static_cast<Index>(g.G); ++grp) {
+      split_k_gemm<T>(false, true, Og, R, L, T(1), scratch + grp * Og * L, cols + grp * R * L, T(1), dw + grp * Og * R);
+    }
+  }
+  if (dx == nullptr) return;
+  // One (group, panel of whole images) per iteration, fused while in cache:
+  //   dcols (R, width) = w_g^T (R, Og) x dy_g[:, panel] (Og, width)
+  //   dx[n, channels of g] += col2im(dcols) for the panel's images
+  // Iterations add into disjoint (n, c) planes of dx.
+  const Index per = images_per_panel(g), panels = (N + per - 1) / per;
+  const Index planes = (g.H + 2 * g.P) * (g.W + 2 * g.P);
+  BlasSingleThreadGuard single_threaded_blas;
+#pragma omp parallel if (Og * L * R >= kParallelMacs)
+  {
+    T* padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
+    T* dcols = thread_buffer<T, PanelTag>(static_cast<std::size_t>(R * per * PP));  // (R, width)
+#pragma omp for collapse(2) schedule(static)
+    for (Index grp = 0; grp < static_cast<Index>(g.G); ++grp) {
+      for (Index panel = 0; panel < panels; ++panel) {
+        const Index n0 = panel * per, n1 = std::min(N, n0 + per), width = (n1 - n0) * PP;
+        gemm_ld(true, false, R, width, Og, T(1), w + grp * Og * R, R, scratch + grp * Og * L + n0 * PP, L, T(0), dcols,
+                width);
+        for (Index n = n0; n < n1; ++n) {
+          for (Index cg = 0; cg < Cg; ++cg) {
+            col2im_plane(dcols + cg * K * K * width + (n - n0) * PP, width, dx + (n * C + grp * Cg + cg) * g.H * g.W,
+                         padded, g);
+          }
+        }
+      }
+    }
+  }
+}
+
+template void im2col<float>(const float*, float*, const Conv2dGeometry&);
+template void im2col<double>(const double*, double*, const Conv2dGeometry&);
+template void col2im_add<float>(const float*, float*, std::size_t, const Conv2dGeometry&);
+template void col2im_add<double>(const double*, double*, std::size_t, const Conv2dGeometry&);
+template void conv2d_forward<float>(const float*, const float*, const float*, float*, float*, const Conv2dGeometry&);
+template void conv2d_forward<double>(const double*, const double*, const double*, double*, double*,
+                                     const Conv2dGeometry&);
+template void conv2d_backward<float>(const float*, const float*, const float*, float*, float*, float*, float*,
+                                     const Conv2dGeometry&);
+template void conv2d_backward<double>(const double*, const double*, const double*, double*, double*, double*,
+                                      double*, const Conv2dGeometry&);
+
+}  // namespace kernels
+
+Conv2d::Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel_size, std::size_t stride,
+               std::size_t padding, std::size_t groups, bool bias)
+    : Conv2d(in_channels, out_channels, kernel_size, stride, padding, groups, bias, global_rng()) {}
+
+Conv2d::Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel_size, std::size_t stride,
+               std::size_t padding, std::size_t groups, bool bias, Rng& rng)
+    : in_(in_channels),
+      out_(out_channels),
+      kernel_(kernel_size),
+      stride_(stride),
+      padding_(padding),
+      groups_(groups),
+      cols_(std::make_shared<Tensor>()),
+      scratch_(std::make_shared<Tensor>()) {
+  check_args(describe_args(in_channels, out_channels, kernel_size, stride, padding, groups, bias), in_channels,
+             out_channels, kernel_size, stride, groups);
+  const std::size_t fan = in_ / groups_ * kernel_ * kernel_;
+  const double bound = 1.0 / std::sqrt(static_cast<double>(fan));
+  Tensor w = empty({out_, in_ / groups_, kernel_, kernel_});
+  rng.fill_uniform(w, -bound, bound);
+  weight_ = Variable(std::move(w), true, "weight");
+  if (bias) {
+    Tensor b = empty({out_});
+    rng.fill_uniform(b, -bound, bound);
+    bias_ = Variable(std::move(b), true, "bias");
+  }
+}
+
+Variable Conv2d::forward(const Variable& x) {
+  XGRAD_CHECK(x.defined(), describe(), ": undefined input");
+  const Conv2dGeometry g =
+      Conv2dGeometry::make(describe(), x.shape(), in_, out_, kernel_, stride_, padding_, groups_);
+  // A pending backward still holds the previous cols: leave it to that backward.
+  if (cols_.use_count() > 1) cols_ = std::make_shared<Tensor>();
+  ensure_size(*cols_, g.cols_size());
+  Tensor y = empty(g.output_shape());
+  kernels::conv2d_forward<float>(x.value().data(), weight_.value().data(),
+                                 bias_.defined() ? bias_.value().data() : nullptr, y.data(), cols_->data(), g);
+  Variable out = bias_.defined() ? make_output("Conv2d", std::move(y), {x, weight_, bias_})
+                                 : make_output("Conv2d", std::move(y), {x, weight_});
+  if (out.requires_grad()) {
+    // cols is kept only when dw is wanted; x's data is not needed (only its grad buffer).
+    std::shared_ptr<Tensor> cols = weight_.requires_grad() ? cols_ : nullptr;
+    Tape::active().record("Conv2d", out, [x, w = weight_, b = bias_, cols, scratch = scratch_, g](const Tensor& dy) mutable {
+      float* dx = x.requires_grad() ? x.grad_buffer().data() : nullptr;
+      float* dw = w.requires_grad() ? w.grad_buffer().data() : nullptr;
+      float* db = b.defined() && b.requires_grad() ? b.grad_buffer().data() : nullptr;
+      ensure_size(*scratch, g.scratch_size());
+      kernels::conv2d_backward<float>(dy.data(), w.value().data(), cols ? cols->data() : nullptr, dx, dw, db,
+                                      scratch->data(), g);
+    });
+  }
+  return out;
+}
+
+std::vector<NamedParameter> Conv2d::parameters() {
+  std::vector<NamedParameter> p{{"weight", weight_}};
+  if (bias_.defined()) p.push_back({"bias", bias_});
+  return p;
+}
+
+std::string Conv2d::describe() const {
+  return describe_args(in_, out_, kernel_, stride_, padding_, groups_, bias_.defined());
+}
+
+}  // namespace xgrad

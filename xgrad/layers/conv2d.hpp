@@ -1,0 +1,103 @@
+#pragma once
+// Conv2d: 2-D convolution (cross-correlation, as in PyTorch) with groups, through im2col + GEMM.
+//
+// Dimension key: N = batch, C = in_channels, O = out_channels, G = groups, Cg = C / G,
+// Og = O / G, K = kernel size (square), S = stride, P = padding, H, W = input height, width,
+// OH = (H + 2P - K) / S + 1, OW likewise, L = N * OH * OW (columns of the batch),
+// R = Cg * K * K (rows of one group's column matrix).
+//
+//   y[n, o, oh, ow] = b[o] + sum_{c in group(o), kh, kw} w[o, c - g*Cg, kh, kw] * x[n, c, oh*S - P + kh, ow*S - P + kw]
+//
+// with x read as 0 outside the image. The weight is (O, Cg, K, K), OIHW like PyTorch.
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <xgrad/core/rng.hpp>
+#include <xgrad/layers/layer.hpp>
+
+namespace xgrad {
+
+// The sizes of one convolution. make() validates them and computes OH, OW; `who` names the
+// caller in the error (e.g. "Conv2d(3, 24, kernel_size=5, ...)").
+struct Conv2dGeometry {
+  std::size_t N = 0, C = 0, H = 0, W = 0;  // input (N, C, H, W)
+  std::size_t O = 0, K = 1, S = 1, P = 0, G = 1;
+  std::size_t OH = 0, OW = 0;
+
+  // Throws xgrad::Error naming `who`, the argument and the shapes when: the input is not 4-D,
+  // its channels differ from in_channels, a size is zero, stride is 0, groups does not divide
+  // the channels, or the kernel is larger than the padded input.
+  static Conv2dGeometry make(const std::string& who, const Shape& input, std::size_t in_channels,
+                             std::size_t out_channels, std::size_t kernel_size, std::size_t stride,
+                             std::size_t padding, std::size_t groups);
+
+  std::size_t Cg() const { return C / G; }
+  std::size_t Og() const { return O / G; }
+  std::size_t L() const { return N * OH * OW; }
+  std::size_t R() const { return Cg() * K * K; }
+  std::size_t cols_size() const { return G * R() * L(); }  // C*K*K * N*OH*OW
+  std::size_t scratch_size() const { return O * L(); }     // the backward's workspace
+  Shape output_shape() const { return {N, O, OH, OW}; }
+};
+
+// Raw kernels, templates on the scalar type (float for training, double for gradient checks).
+// requires: contiguous row-major buffers of the sizes stated, a valid geometry, no aliasing
+// between inputs and outputs. ensures: results do not depend on the thread count (each output
+// element is written by one OpenMP thread, with a fixed order of summation).
+namespace kernels {
+
+// cols (G*R, L): row (c, kh, kw), column (n, oh, ow) holds x[n, c, oh*S-P+kh, ow*S-P+kw] (0 if outside).
+template <class T>
+void im2col(const T* x, T* cols, const Conv2dGeometry& g);
+
+// dx (N, C, H, W) += the scatter of dcols (R, L), the column gradient of group `group` only.
+template <class T>
+void col2im_add(const T* dcols, T* dx, std::size_t group, const Conv2dGeometry& g);
+
+// y (N, O, OH, OW) = conv(x (N, C, H, W), w (O, Cg, K, K)) + b (O) (b may be null).
+// cols (G*R, L) is filled by the call: the backward needs it for dw.
+template <class T>
+void conv2d_forward(const T* x, const T* w, const T* b, T* y, T* cols, const Conv2dGeometry& g);
+
+// Adds the gradients: dx (N, C, H, W), dw (O, Cg, K, K), db (O); any of them may be null (skipped).
+// cols is the forward's (unused when dw is null); scratch (O, L) is workspace.
+template <class T>
+void conv2d_backward(const T* dy, const T* w, const T* cols, T* dx, T* dw, T* db, T* scratch,
+                     const Conv2dGeometry& g);
+
+}  // namespace kernels
+
+class Conv2d : public Layer {
+ public:
+  // weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = Cg*K*K, as PyTorch's default
+  // initialisation, drawn from `rng` (the global generator when omitted).
+  Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel_size, std::size_t stride = 1,
+         std::size_t padding = 0, std::size_t groups = 1, bool bias = true);
+  Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel_size, std::size_t stride,
+         std::size_t padding, std::size_t groups, bool bias, Rng& rng);
+
+  // x: (N, C, H, W) -> (N, O, OH, OW)
+  Variable forward(const Variable& x) override;
+  std::vector<NamedParameter> parameters() override;
+  // "Conv2d(3, 24, kernel_size=5, stride=2, padding=2, groups=1, bias=true)"
+  std::string describe() const override;
+
+  Variable& weight() { return weight_; }
+  Variable& bias() { return bias_; }
+
+ private:
+  std::size_t in_, out_, kernel_, stride_, padding_, groups_;
+  Variable weight_;  // (O, Cg, K, K)
+  Variable bias_;    // (O), undefined without bias
+  // Buffers reused across steps (reallocated only when the input shape changes). cols_ is the
+  // one large saved tensor: C*K*K * N*OH*OW floats (e.g. 75 x 65536 = 19.7 MB for a 3->24 k5 s2
+  // conv on a 64 x 3 x 64 x 64 batch). A recorded backward holds its own reference, so a second
+  // forward before backward (a layer applied twice) allocates a fresh one instead of
+  // overwriting it.
+  std::shared_ptr<Tensor> cols_;     // (G*R, L)
+  std::shared_ptr<Tensor> scratch_;  // (O, L): dy regrouped by channel, in backward
+};
+
+}  // namespace xgrad

@@ -1,0 +1,117 @@
+#include <xgrad/layers/cross_entropy_loss.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+#include <xgrad/autograd/tape.hpp>
+#include <xgrad/core/error.hpp>
+
+// Dimension key: N = batch, K = classes. Rows are independent: the OpenMP loops give each row
+// to one thread (a per-row loss, or one row of dlogits), and the forward sums the per-row
+// losses serially, so results do not depend on the thread count.
+
+namespace xgrad {
+namespace {
+
+using Index = std::int64_t;
+
+// Below this many logits the kernels run on the calling thread (waking the team costs more).
+constexpr std::size_t kParallelElements = std::size_t{1} << 15;
+
+// max and log(sum(exp(z - max))) of one row, accumulated in double.
+template <class T>
+void row_stats(const T* z, std::size_t K, double& max, double& log_sum) {
+  max = static_cast<double>(*std::max_element(z, z + K));
+  double sum = 0.0;
+  for (std::size_t k = 0; k < K; ++k) sum += std::exp(static_cast<double>(z[k]) - max);
+  log_sum = std::log(sum);
+}
+
+}  // namespace
+
+namespace kernels {
+
+void validate_cross_entropy(const Shape& logits_shape, const std::vector<std::int64_t>& labels) {
+  XGRAD_CHECK(logits_shape.size() == 2, "CrossEntropyLoss: expected logits (N, K) of rank 2, got ",
+        shape_str(logits_shape));
+  const std::size_t N = logits_shape[0], K = logits_shape[1];
+  XGRAD_CHECK(N >= 1, "CrossEntropyLoss: empty batch, logits are ", shape_str(logits_shape));
+  XGRAD_CHECK(K >= 1, "CrossEntropyLoss: no classes, logits are ", shape_str(logits_shape));
+  XGRAD_CHECK(labels.size() == N, "CrossEntropyLoss: got ", labels.size(), " labels for logits ",
+        shape_str(logits_shape), " (expected ", N, ")");
+  for (std::size_t i = 0; i < N; ++i) {
+    XGRAD_CHECK(labels[i] >= 0 && static_cast<std::size_t>(labels[i]) < K, "CrossEntropyLoss: label ", i, " is ",
+          labels[i], ", outside [0, ", K, ") for logits ", shape_str(logits_shape));
+  }
+}
+
+template <class T>
+T cross_entropy_forward(const T* logits, const std::int64_t* labels, std::size_t N, std::size_t K) {
+  std::vector<double> row_loss(N);  // (N)
+  const Index n_rows = static_cast<Index>(N);
+#pragma omp parallel for schedule(static) if (N * K >= kParallelElements)
+  for (Index n = 0; n < n_rows; ++n) {
+    const T* z = logits + n * static_cast<Index>(K);
+    double max, log_sum;
+    row_stats(z, K, max, log_sum);
+    row_loss[n] = log_sum - (static_cast<double>(z[labels[n]]) - max);
+  }
+  double total = 0.0;
+  for (double l : row_loss) total += l;
+  return static_cast<T>(total / static_cast<double>(N));
+}
+
+template <class T>
+void cross_entropy_backward(const T* logits, const std::int64_t* labels, T dloss, T* dlogits, std::size_t N,
+                            std::size_t K) {
+  const double scale = static_cast<double>(dloss) / static_cast<double>(N);
+  const Index n_rows = static_cast<Index>(N);
+#pragma omp parallel for schedule(static) if (N * K >= kParallelElements)
+  for (Index n = 0; n < n_rows; ++n) {
+    const T* z = logits + n * static_cast<Index>(K);  // (K)
+    T* dz = dlogits + n * static_cast<Index>(K);      // (K)
+    double max, log_sum;
+    row_stats(z, K, max, log_sum);
+    for (std::size_t k = 0; k < K; ++k) {
+      const double p = std::exp(static_cast<double>(z[k]) - max - log_sum);
+      const double onehot = static_cast<Index>(k) == labels[n] ? 1.0 : 0.0;
+      dz[k] += static_cast<T>((p - onehot) * scale);
+    }
+  }
+}
+
+template float cross_entropy_forward<float>(const float*, const std::int64_t*, std::size_t, std::size_t);
+template double cross_entropy_forward<double>(const double*, const std::int64_t*, std::size_t, std::size_t);
+template void cross_entropy_backward<float>(const float*, const std::int64_t*, float, float*, std::size_t,
+                                            std::size_t);
+template void cross_entropy_backward<double>(const double*, const std::int64_t*, double, double*, std::size_t,
+                                             std::size_t);
+
+}  // namespace kernels
+
+Variable CrossEntropyLoss::forward(const Variable& logits, const std::vector<std::int64_t>& labels) {
+  XGRAD_CHECK(logits.defined(), "CrossEntropyLoss: undefined logits");
+  const Shape s = logits.shape();
+  kernels::validate_cross_entropy(s, labels);
+  const std::size_t N = s[0], K = s[1];
+  const float loss = kernels::cross_entropy_forward<float>(logits.value().data(), labels.data(), N, K);
+  if (!std::isfinite(loss)) {
+    // Only now look for the cause: a NaN or infinity in the logits (a diverged model).
+    const float* v = logits.value().data();
+    for (std::size_t i = 0; i < N * K; ++i) {
+      XGRAD_CHECK(std::isfinite(v[i]), "CrossEntropyLoss: logits ", shape_str(s), " hold a non-finite value (", v[i],
+            ") at [", i / K, ", ", i % K, "]");
+    }
+    throw Error(cat("CrossEntropyLoss: the loss is non-finite (", loss, ") for finite logits ", shape_str(s)));
+  }
+  Variable out = make_output("CrossEntropyLoss", full<float>({}, loss), {logits});
+  if (out.requires_grad()) {
+    Tape::active().record("CrossEntropyLoss", out, [logits, labels, N, K](const Tensor& dout) mutable {
+      kernels::cross_entropy_backward<float>(logits.value().data(), labels.data(), dout(), logits.grad_buffer().data(),
+                                             N, K);
+    });
+  }
+  return out;
+}
+
+}  // namespace xgrad

@@ -1,0 +1,101 @@
+#include <xgrad/layers/dropout.hpp>
+
+#include <cmath>
+
+#include <xgrad/autograd/tape.hpp>
+#include <xgrad/core/error.hpp>
+
+// Dimension key: E = number of elements (any shape, flat).
+// Each element's keep/drop decision depends only on (seed, call, index), so the OpenMP loops
+// below split the elements statically and every element is written by one thread.
+
+namespace xgrad {
+namespace {
+
+using Index = std::int64_t;
+
+// Below this many elements the kernels run on the calling thread (waking the team costs more).
+constexpr Index kParallelElements = Index{1} << 15;
+
+// splitmix64's finaliser: a bijective 64-bit mix with good avalanche.
+std::uint64_t mix64(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// The stream of one forward call.
+std::uint64_t stream_key(const DropoutMask& mask) {
+  return mix64(mix64(mask.seed + 0x9E3779B97F4A7C15ull) ^ (mask.call * 0xD1B54A32D192ED03ull + 1));
+}
+
+// Elements whose 32-bit hash is below this are dropped: ceil(p * 2^32).
+std::uint64_t drop_threshold(double p) { return static_cast<std::uint64_t>(std::ceil(p * 4294967296.0)); }
+
+bool keep(std::uint64_t key, std::uint64_t threshold, std::uint64_t index) {
+  return (mix64(key + index * 0x9E3779B97F4A7C15ull) >> 32) >= threshold;
+}
+
+}  // namespace
+
+namespace kernels {
+
+bool dropout_keep(const DropoutMask& mask, std::size_t index) {
+  return keep(stream_key(mask), drop_threshold(mask.p), index);
+}
+
+template <class T>
+void dropout_forward(const T* x, T* y, std::size_t count, const DropoutMask& mask) {
+  const std::uint64_t key = stream_key(mask), threshold = drop_threshold(mask.p);
+  const T scale = static_cast<T>(1.0 / (1.0 - mask.p));
+  const Index n = static_cast<Index>(count);
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
+  for (Index i = 0; i < n; ++i) y[i] = keep(key, threshold, i) ? x[i] * scale : T(0);
+}
+
+template <class T>
+void dropout_backward(const T* dy, T* dx, std::size_t count, const DropoutMask& mask) {
+  const std::uint64_t key = stream_key(mask), threshold = drop_threshold(mask.p);
+  const T scale = static_cast<T>(1.0 / (1.0 - mask.p));
+  const Index n = static_cast<Index>(count);
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
+  for (Index i = 0; i < n; ++i) {
+    if (keep(key, threshold, i)) dx[i] += dy[i] * scale;
+  }
+}
+
+template void dropout_forward<float>(const float*, float*, std::size_t, const DropoutMask&);
+template void dropout_forward<double>(const double*, double*, std::size_t, const DropoutMask&);
+template void dropout_backward<float>(const float*, float*, std::size_t, const DropoutMask&);
+template void dropout_backward<double>(const double*, double*, std::size_t, const DropoutMask&);
+
+}  // namespace kernels
+
+Dropout::Dropout(double p, std::uint64_t seed) : p_(p), seed_(seed) {
+  XGRAD_CHECK(std::isfinite(p) && p >= 0.0 && p < 1.0, "Dropout: p must be in [0, 1), got ", p);
+}
+
+void Dropout::set_seed(std::uint64_t seed) {
+  seed_ = seed;
+  calls_ = 0;
+}
+
+Variable Dropout::forward(const Variable& x) {
+  XGRAD_CHECK(x.defined(), describe(), ": undefined input");
+  if (!training_ || p_ == 0.0) return x;
+  const DropoutMask mask{p_, seed_, calls_++};
+  Tensor y = empty(x.shape());
+  kernels::dropout_forward<float>(x.value().data(), y.data(), y.size(), mask);
+  Variable out = make_output("Dropout", std::move(y), {x});
+  if (out.requires_grad()) {
+    // Nothing saved: backward regenerates the mask from (seed, call).
+    Tape::active().record("Dropout", out, [x, mask](const Tensor& dy) mutable {
+      kernels::dropout_backward<float>(dy.data(), x.grad_buffer().data(), dy.size(), mask);
+    });
+  }
+  return out;
+}
+
+std::string Dropout::describe() const { return cat("Dropout(p=", p_, ")"); }
+
+}  // namespace xgrad

@@ -1,0 +1,104 @@
+// LocalResponseNorm: validation, the tensor-level forms and the layer. The kernels are in
+// local_response_norm_kernels.hpp, dispatched from local_response_norm_forward.cpp and
+// local_response_norm_backward.cpp.
+#include <xgrad/layers/local_response_norm.hpp>
+
+#include <cmath>
+#include <vector>
+
+#include <xgrad/autograd/tape.hpp>
+#include <xgrad/core/error.hpp>
+#include <xgrad/core/tensor.hpp>
+
+namespace xgrad {
+namespace {
+
+constexpr const char* kLayer = "LocalResponseNorm";
+
+}  // namespace
+
+void validate_lrn_options(const LrnOptions& o) {
+  XGRAD_CHECK(o.size >= 1, kLayer, ": size must be >= 1, got ", o.size);
+  XGRAD_CHECK(std::isfinite(o.alpha), kLayer, ": alpha must be finite, got ", o.alpha);
+  XGRAD_CHECK(std::isfinite(o.beta), kLayer, ": beta must be finite, got ", o.beta);
+  XGRAD_CHECK(std::isfinite(o.k), kLayer, ": k must be finite, got ", o.k);
+  XGRAD_CHECK(o.alpha >= 0, kLayer, ": alpha must be >= 0, got ", o.alpha);
+  XGRAD_CHECK(o.k >= 0, kLayer, ": k must be >= 0, got ", o.k);
+  XGRAD_CHECK(o.k > 0 || o.alpha > 0, kLayer,
+        ": k and alpha are both 0, so the divisor k + alpha/n * sum(x^2) is 0");
+  XGRAD_CHECK(o.mode == LrnMode::AcrossChannels || o.mode == LrnMode::WithinChannel, kLayer,
+        ": unknown mode");
+}
+
+void validate_lrn_input(const LrnOptions& o, const std::vector<std::size_t>& shape) {
+  validate_lrn_options(o);
+  if (o.mode == LrnMode::WithinChannel) {
+    XGRAD_CHECK(shape.size() == 4, kLayer, ": mode=within_channel needs a 4-D input (N, C, H, W), got ",
+          shape_str(shape));
+  } else {
+    XGRAD_CHECK(shape.size() >= 3, kLayer, ": input must have rank >= 3 (N, C, *), got ",
+          shape_str(shape));
+  }
+}
+
+template <class T>
+xt::xarray<T> local_response_norm(const xt::xarray<T>& x, const LrnOptions& o) {
+  const Shape shape(x.shape().begin(), x.shape().end());
+  validate_lrn_input(o, shape);
+  xt::xarray<T> y = xt::xarray<T>::from_shape(shape);
+  lrn_forward(x.data(), y.data(), shape, o);
+  return y;
+}
+
+template <class T>
+xt::xarray<T> local_response_norm_backward(const xt::xarray<T>& x, const xt::xarray<T>& dy,
+                                           const LrnOptions& o) {
+  const Shape shape(x.shape().begin(), x.shape().end());
+  const Shape dy_shape(dy.shape().begin(), dy.shape().end());
+  validate_lrn_input(o, shape);
+  XGRAD_CHECK(dy_shape == shape, kLayer, ": dy must have the input's shape ", shape_str(shape),
+        ", got ", shape_str(dy_shape));
+  xt::xarray<T> dx = xt::xarray<T>::from_shape(shape);
+  lrn_backward(x.data(), dy.data(), dx.data(), shape, o, /*accumulate=*/false);
+  return dx;
+}
+
+LocalResponseNorm::LocalResponseNorm(std::int64_t size, double alpha, double beta, double k,
+                                     LrnMode mode)
+    : options_{size, alpha, beta, k, mode} {
+  validate_lrn_options(options_);
+}
+
+Variable LocalResponseNorm::forward(const Variable& x) {
+  XGRAD_CHECK(x.defined(), describe(), ": undefined input");
+  const Shape shape = x.shape();
+  validate_lrn_input(options_, shape);
+  Tensor y = empty(shape);
+  lrn_forward(x.value().data(), y.data(), shape, options_);
+  Variable out = make_output("LocalResponseNorm", std::move(y), {x});
+  if (out.requires_grad()) {
+    // Captures only the input handle: s is recomputed from x in the backward.
+    Tape::active().record("LocalResponseNorm", out, [x, shape, options = options_](const Tensor& dy) mutable {
+      if (!x.requires_grad()) return;
+      lrn_backward(x.value().data(), dy.data(), x.grad_buffer().data(), shape, options,
+                   /*accumulate=*/true);
+    });
+  }
+  return out;
+}
+
+std::string LocalResponseNorm::describe() const {
+  return cat("LocalResponseNorm(size=", options_.size, ", alpha=", options_.alpha,
+             ", beta=", options_.beta, ", k=", options_.k,
+             options_.mode == LrnMode::WithinChannel ? ", mode=within_channel" : "", ")");
+}
+
+#define XGRAD_LRN_INSTANTIATE(T)                                                              \
+  template xt::xarray<T> local_response_norm<T>(const xt::xarray<T>&, const LrnOptions&);     \
+  template xt::xarray<T> local_response_norm_backward<T>(const xt::xarray<T>&,                \
+                                                         const xt::xarray<T>&, const LrnOptions&);
+XGRAD_LRN_INSTANTIATE(float)
+XGRAD_LRN_INSTANTIATE(double)
+#undef XGRAD_LRN_INSTANTIATE
+
+}  // namespace xgrad

@@ -1,0 +1,89 @@
+#pragma once
+// LocalResponseNorm: forward and analytic backward kernels, their tensor-level forms, and
+// (below) the layer. Semantics are exactly those of PyTorch's torch.nn.LocalResponseNorm code.
+//
+// Dimension key: N = batch, C = channels, S = inner size (product of the trailing dims),
+// n = window size. An input (N, C, *) is viewed as (N, C, S).
+//
+// Across channels (the default), for channel c the window is
+//   win(c) = [c - floor(n/2), c + floor((n-1)/2)] clipped to [0, C-1]
+// and the divisor is always n (also where the window is clipped, and for even n):
+//   s_c = k + (alpha / n) * sum_{j in win(c)} x_j^2        y_c = x_c * s_c^(-beta)
+//   dx_c = dy_c * s_c^(-beta)
+//          - (2 alpha beta / n) * x_c * sum_{j in [c - floor((n-1)/2), c + floor(n/2)]} dy_j x_j s_j^(-beta-1)
+// Within channel (4-D input only), the same window rule is applied to H and to W (a centred
+// n x n window for odd n), zero padded, with divisor n^2:
+//   s_hw = k + (alpha / n^2) * sum_{window} x^2
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <xtensor/xarray.hpp>
+
+#include <xgrad/layers/layer.hpp>
+
+namespace xgrad {
+
+enum class LrnMode { AcrossChannels, WithinChannel };
+
+struct LrnOptions {
+  std::int64_t size;  // window length n, >= 1
+  double alpha = 1e-4;
+  double beta = 0.75;
+  double k = 1.0;
+  LrnMode mode = LrnMode::AcrossChannels;
+};
+
+// Throws xgrad::Error naming the parameter when: size < 1, alpha < 0, k < 0, k == 0 with
+// alpha == 0 (s would be 0), or any of alpha, beta, k is not finite.
+void validate_lrn_options(const LrnOptions& options);
+
+// Validates the options, then the input shape: rank >= 3 (across channels) or rank == 4
+// (within channel). Throws xgrad::Error naming the layer, the parameter and the shape.
+void validate_lrn_input(const LrnOptions& options, const std::vector<std::size_t>& shape);
+
+// Raw kernels. requires: x, y, dy, dx contiguous row-major arrays of shape `shape` (the full
+// input shape); y/dx do not alias x/dy; options and shape valid (the kernels validate them and
+// throw otherwise). An empty shape (a dimension 0) is a no-op.
+// ensures: every output element is written by exactly one OpenMP thread with arithmetic that
+// does not depend on the thread count, so results are bit-identical at any thread count.
+template <class T>
+void lrn_forward(const T* x, T* y, const std::vector<std::size_t>& shape, const LrnOptions& options);
+
+// Backward from x alone (s is recomputed, nothing is saved by the forward).
+// accumulate = true adds the input gradient into dx; false overwrites dx.
+template <class T>
+void lrn_backward(const T* x, const T* dy, T* dx, const std::vector<std::size_t>& shape,
+                  const LrnOptions& options, bool accumulate);
+
+// Tensor-level forms (copy to a contiguous row-major array when needed).
+template <class T>
+xt::xarray<T> local_response_norm(const xt::xarray<T>& x, const LrnOptions& options);
+
+// The gradient with respect to x; dy must have x's shape.
+template <class T>
+xt::xarray<T> local_response_norm_backward(const xt::xarray<T>& x, const xt::xarray<T>& dy,
+                                           const LrnOptions& options);
+
+// The layer: (N, C, *) -> same shape (within channel: (N, C, H, W)). The forward saves
+// nothing but a handle to its input; the backward recomputes s from it and adds into the
+// input's gradient, so training holds no tensor beyond those the tape already has.
+class LocalResponseNorm : public Layer {
+ public:
+  // Throws xgrad::Error when the options are invalid (see validate_lrn_options).
+  explicit LocalResponseNorm(std::int64_t size, double alpha = 1e-4, double beta = 0.75,
+                             double k = 1.0, LrnMode mode = LrnMode::AcrossChannels);
+
+  Variable forward(const Variable& x) override;
+  // "LocalResponseNorm(size=5, alpha=0.0001, beta=0.75, k=1)", with ", mode=within_channel"
+  // appended in that mode.
+  std::string describe() const override;
+
+  const LrnOptions& options() const { return options_; }
+
+ private:
+  LrnOptions options_;
+};
+
+}  // namespace xgrad

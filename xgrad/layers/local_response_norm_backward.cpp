@@ -1,0 +1,33 @@
+// LocalResponseNorm backward: dispatch of lrn_backward to the kernels (see the kernels header).
+#include <xgrad/layers/local_response_norm_kernels.hpp>  // first: its pragmas cover xsimd's headers
+
+#include <vector>
+
+#include <xgrad/layers/local_response_norm.hpp>
+
+namespace xgrad {
+
+template <class T>
+void lrn_backward(const T* x, const T* dy, T* dx, const std::vector<std::size_t>& shape,
+                  const LrnOptions& o, bool accumulate) {
+  validate_lrn_input(o, shape);
+  if (is_empty(shape)) return;
+  const Geometry g = geometry_of(shape);
+  switch (beta_kind(o.beta)) {
+    case BetaKind::ThreeQuarters:
+      backward_impl<T, BetaKind::ThreeQuarters>(x, dy, dx, g, o, accumulate);
+      break;
+    case BetaKind::Half: backward_impl<T, BetaKind::Half>(x, dy, dx, g, o, accumulate); break;
+    case BetaKind::One: backward_impl<T, BetaKind::One>(x, dy, dx, g, o, accumulate); break;
+    case BetaKind::Generic:
+      backward_impl<T, BetaKind::Generic>(x, dy, dx, g, o, accumulate);
+      break;
+  }
+}
+
+template void lrn_backward<float>(const float*, const float*, float*,
+                                  const std::vector<std::size_t>&, const LrnOptions&, bool);
+template void lrn_backward<double>(const double*, const double*, double*,
+                                   const std::vector<std::size_t>&, const LrnOptions&, bool);
+
+}  // namespace xgrad

@@ -1,0 +1,159 @@
+#include <xgrad/layers/max_pool2d.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <xgrad/autograd/tape.hpp>
+#include <xgrad/core/error.hpp>
+
+// Dimension key: N = batch, C = channels, H, W = input height, width, K = kernel size,
+// S = stride, P = padding, OH, OW = output height, width.
+//
+// Both kernels give each (n, c) plane to one OpenMP thread: the backward's scatter through
+// argmax only touches its own plane of dx, so no two threads add into the same element and the
+// order of the additions into each element is fixed (results do not depend on the thread count).
+
+namespace xgrad {
+namespace {
+
+using Index = std::int64_t;
+
+// Below this much work a kernel runs on the calling thread (waking the team costs more); the
+// choice depends on the shape alone.
+constexpr Index kParallelWork = Index{1} << 15;
+
+}  // namespace
+
+MaxPool2dGeometry MaxPool2dGeometry::make(const std::string& who, const Shape& input, std::size_t kernel_size,
+                                          std::size_t stride, std::size_t padding) {
+  XGRAD_CHECK(kernel_size >= 1, who, ": kernel_size must be >= 1, got ", kernel_size);
+  XGRAD_CHECK(stride >= 1, who, ": stride must be >= 1, got ", stride);
+  XGRAD_CHECK(padding <= kernel_size / 2, who, ": padding (", padding, ") must be at most half of kernel_size (",
+        kernel_size, ")");
+  XGRAD_CHECK(input.size() == 4, who, ": expected input (N, C, H, W) of rank 4, got ", shape_str(input));
+  XGRAD_CHECK(input[0] >= 1 && input[1] >= 1 && input[2] >= 1 && input[3] >= 1, who, ": input sizes must be >= 1, got ",
+        shape_str(input));
+  XGRAD_CHECK(kernel_size <= input[2] + 2 * padding && kernel_size <= input[3] + 2 * padding, who, ": kernel_size ",
+        kernel_size, " is larger than the padded input (input ", shape_str(input), ", padding ", padding, ")");
+  XGRAD_CHECK(input[2] * input[3] <= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()), who,
+        ": an input plane of ", shape_str(input), " is too large for int32 argmax indices");
+  MaxPool2dGeometry g;
+  g.N = input[0];
+  g.C = input[1];
+  g.H = input[2];
+  g.W = input[3];
+  g.K = kernel_size;
+  g.S = stride;
+  g.P = padding;
+  g.OH = (g.H + 2 * g.P - g.K) / g.S + 1;
+  g.OW = (g.W + 2 * g.P - g.K) / g.S + 1;
+  return g;
+}
+
+namespace kernels {
+
+template <class T>
+void maxpool2d_forward(const T* x, T* y, std::int32_t* argmax, const MaxPool2dGeometry& g) {
+  const Index planes = g.N * g.C, H = g.H, W = g.W, K = g.K, S = g.S, P = g.P, OH = g.OH, OW = g.OW;
+#pragma omp parallel for schedule(static) if (planes * OH * OW * K * K >= kParallelWork)
+  for (Index plane = 0; plane < planes; ++plane) {
+    const T* xp = x + plane * H * W;            // (H, W)
+    T* yp = y + plane * OH * OW;                // (OH, OW)
+    std::int32_t* ap = argmax + plane * OH * OW;  // (OH, OW)
+    for (Index oh = 0; oh < OH; ++oh) {
+      // Padding <= K / 2 keeps every window at least one element inside the image.
+      const Index h0 = std::max<Index>(oh * S - P, 0), h1 = std::min<Index>(oh * S - P + K, H);
+      for (Index ow = 0; ow < OW; ++ow) {
+        const Index w0 = std::max<Index>(ow * S - P, 0), w1 = std::min<Index>(ow * S - P + K, W);
+        // Pass 1, branch-free: the window maximum, and whether it holds a NaN.
+        T best = -std::numeric_limits<T>::infinity();
+        bool nan = false;
+        for (Index ih = h0; ih < h1; ++ih) {
+          for (Index iw = w0; iw < w1; ++iw) {
+            const T v = xp[ih * W + iw];
+            best = v > best ? v : best;
+            nan |= v != v;
+          }
+        }
+        // Pass 2: where it is. As in PyTorch, a strictly greater value replaces the maximum
+        // and a NaN always does, so the index is the first maximum, or the last NaN.
+        Index at = h0 * W + w0;
+        if (!nan) {
+          for (Index ih = h0, found = 0; ih < h1 && !found; ++ih) {
+            for (Index iw = w0; iw < w1; ++iw) {
+              if (xp[ih * W + iw] == best) {
+                at = ih * W + iw;
+                found = 1;
+                break;
+              }
+            }
+          }
+        } else {
+          best = std::numeric_limits<T>::quiet_NaN();
+          for (Index ih = h0; ih < h1; ++ih) {
+            for (Index iw = w0; iw < w1; ++iw) {
+              if (std::isnan(xp[ih * W + iw])) at = ih * W + iw;
+            }
+          }
+        }
+        yp[oh * OW + ow] = best;
+        ap[oh * OW + ow] = static_cast<std::int32_t>(at);
+      }
+    }
+  }
+}
+
+template <class T>
+void maxpool2d_backward(const T* dy, const std::int32_t* argmax, T* dx, const MaxPool2dGeometry& g) {
+  const Index planes = g.N * g.C, HW = g.H * g.W, OHW = g.OH * g.OW;
+#pragma omp parallel for schedule(static) if (planes * (OHW + HW) >= kParallelWork)
+  for (Index plane = 0; plane < planes; ++plane) {
+    const T* dyp = dy + plane * OHW;                  // (OH, OW)
+    const std::int32_t* ap = argmax + plane * OHW;    // (OH, OW)
+    T* dxp = dx + plane * HW;                         // (H, W)
+    for (Index i = 0; i < OHW; ++i) dxp[ap[i]] += dyp[i];
+  }
+}
+
+template void maxpool2d_forward<float>(const float*, float*, std::int32_t*, const MaxPool2dGeometry&);
+template void maxpool2d_forward<double>(const double*, double*, std::int32_t*, const MaxPool2dGeometry&);
+template void maxpool2d_backward<float>(const float*, const std::int32_t*, float*, const MaxPool2dGeometry&);
+template void maxpool2d_backward<double>(const double*, const std::int32_t*, double*, const MaxPool2dGeometry&);
+
+}  // namespace kernels
+
+MaxPool2d::MaxPool2d(std::size_t kernel_size, std::size_t stride, std::size_t padding)
+    : kernel_(kernel_size),
+      stride_(stride == 0 ? kernel_size : stride),
+      padding_(padding),
+      argmax_(std::make_shared<xt::xarray<std::int32_t>>()) {
+  XGRAD_CHECK(kernel_size >= 1, describe(), ": kernel_size must be >= 1, got ", kernel_size);
+  XGRAD_CHECK(padding <= kernel_size / 2, describe(), ": padding (", padding, ") must be at most half of kernel_size (",
+        kernel_size, ")");
+}
+
+Variable MaxPool2d::forward(const Variable& x) {
+  XGRAD_CHECK(x.defined(), describe(), ": undefined input");
+  const MaxPool2dGeometry g = MaxPool2dGeometry::make(describe(), x.shape(), kernel_, stride_, padding_);
+  if (argmax_.use_count() > 1) argmax_ = std::make_shared<xt::xarray<std::int32_t>>();
+  const Shape out_shape = g.output_shape();
+  if (!std::equal(out_shape.begin(), out_shape.end(), argmax_->shape().begin(), argmax_->shape().end())) {
+    argmax_->resize(out_shape);
+  }
+  Tensor y = empty(out_shape);
+  kernels::maxpool2d_forward<float>(x.value().data(), y.data(), argmax_->data(), g);
+  Variable out = make_output("MaxPool2d", std::move(y), {x});
+  if (out.requires_grad()) {
+    Tape::active().record("MaxPool2d", out, [x, argmax = argmax_, g](const Tensor& dy) mutable {
+      kernels::maxpool2d_backward<float>(dy.data(), argmax->data(), x.grad_buffer().data(), g);
+    });
+  }
+  return out;
+}
+
+std::string MaxPool2d::describe() const {
+  return cat("MaxPool2d(kernel_size=", kernel_, ", stride=", stride_, ", padding=", padding_, ")");
+}
+
+}  // namespace xgrad

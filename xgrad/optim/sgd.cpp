@@ -1,0 +1,70 @@
+#include <xgrad/optim/sgd.hpp>
+
+#include <cmath>
+
+#include <xgrad/core/error.hpp>
+
+namespace xgrad::optim {
+
+namespace {
+void check_lr(double lr) { XGRAD_CHECK(std::isfinite(lr) && lr > 0.0, "SGD: lr must be a finite value > 0, got ", lr); }
+}  // namespace
+
+SGD::SGD(std::vector<NamedParameter> parameters, SGDOptions options)
+    : params_(std::move(parameters)), momentum_(params_.size()), options_(options) {
+  check_lr(options.lr);
+  XGRAD_CHECK(std::isfinite(options.momentum) && options.momentum >= 0.0, "SGD: momentum must be a finite value >= 0, got ",
+        options.momentum);
+  XGRAD_CHECK(std::isfinite(options.weight_decay) && options.weight_decay >= 0.0,
+        "SGD: weight_decay must be a finite value >= 0, got ", options.weight_decay);
+  XGRAD_CHECK(!options.nesterov || options.momentum > 0.0, "SGD: nesterov requires momentum > 0");
+  for (const auto& p : params_) XGRAD_CHECK(p.variable.defined(), "SGD: parameter '", p.name, "' is undefined");
+}
+
+void SGD::set_lr(double lr) {
+  check_lr(lr);
+  options_.lr = lr;
+}
+
+void SGD::step() {
+  const float lr = static_cast<float>(options_.lr);
+  const float mom = static_cast<float>(options_.momentum);
+  const float wd = static_cast<float>(options_.weight_decay);
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    Variable& v = params_[i].variable;
+    if (!v.requires_grad() || !v.has_grad()) continue;
+    float* p = v.value().data();
+    const float* g = v.grad().data();
+    const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(v.size());
+    const bool first = momentum_[i].size() != v.size();
+    if (mom > 0.0f && first) momentum_[i] = empty(v.shape());
+    float* buf = mom > 0.0f ? momentum_[i].data() : nullptr;
+    const bool nesterov = options_.nesterov;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (std::ptrdiff_t j = 0; j < n; ++j) {
+      float d = g[j] + wd * p[j];
+      if (buf) {
+        buf[j] = first ? d : mom * buf[j] + d;
+        d = nesterov ? d + mom * buf[j] : buf[j];
+      }
+      p[j] -= lr * d;
+    }
+  }
+}
+
+void SGD::zero_grad() {
+  for (auto& p : params_) p.variable.zero_grad();
+}
+
+StepLR::StepLR(SGD& optimizer, int step_size, double gamma)
+    : optimizer_(optimizer), step_size_(step_size), gamma_(gamma), base_lr_(optimizer.lr()) {
+  XGRAD_CHECK(step_size >= 1, "StepLR: step_size must be >= 1, got ", step_size);
+  XGRAD_CHECK(std::isfinite(gamma) && gamma > 0.0, "StepLR: gamma must be a finite value > 0, got ", gamma);
+}
+
+void StepLR::step() {
+  ++epoch_;
+  optimizer_.set_lr(base_lr_ * std::pow(gamma_, epoch_ / step_size_));
+}
+
+}  // namespace xgrad::optim

@@ -1,0 +1,24 @@
+#pragma once
+// xgrad: everything a model needs, in one include.
+#include <xgrad/autograd/gradcheck.hpp>
+#include <xgrad/autograd/ops.hpp>
+#include <xgrad/autograd/profile.hpp>
+#include <xgrad/autograd/tape.hpp>
+#include <xgrad/autograd/variable.hpp>
+#include <xgrad/core/error.hpp>
+#include <xgrad/core/npy.hpp>
+#include <xgrad/core/rng.hpp>
+#include <xgrad/core/tensor.hpp>
+#include <xgrad/core/threading.hpp>
+#include <xgrad/distributed/sampler.hpp>
+#include <xgrad/layers/checkpoint.hpp>
+#include <xgrad/layers/conv2d.hpp>
+#include <xgrad/layers/cross_entropy_loss.hpp>
+#include <xgrad/layers/dropout.hpp>
+#include <xgrad/layers/flatten.hpp>
+#include <xgrad/layers/layer.hpp>
+#include <xgrad/layers/linear.hpp>
+#include <xgrad/layers/local_response_norm.hpp>
+#include <xgrad/layers/max_pool2d.hpp>
+#include <xgrad/layers/relu.hpp>
+#include <xgrad/optim/sgd.hpp>
