@@ -30,7 +30,7 @@ void train_step(benchmark::State& state, const std::string& preset, std::size_t 
   rng.fill_normal(x, 0.0, 1.0);
   std::vector<std::int64_t> labels(batch);
   for (auto& l : labels) l = static_cast<std::int64_t>(rng.below(classes));
-  optim::SGD opt(model->parameters(), {0.01, 0.9, 5e-4, false});
+  optim::SGD opt(model->parameters(), optim::SGDOptions(0.01).momentum(0.9).weight_decay(5e-4));
   CrossEntropyLoss loss_fn;
   const Variable input(x);
   auto step = [&] {

@@ -400,7 +400,7 @@ int run(const Config& c) {
     }
   }
 
-  optim::SGD opt(model->parameters(), {c.lr, c.momentum, c.weight_decay, false});
+  optim::SGD opt(model->parameters(), optim::SGDOptions(c.lr).momentum(c.momentum).weight_decay(c.weight_decay));
   CrossEntropyLoss loss_fn;
   if (c.profile) set_profiling(true);
 

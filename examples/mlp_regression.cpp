@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   model.emplace<Linear>(64, 1);
   std::printf("%s\n", model.describe().c_str());
 
-  optim::SGD opt(model.parameters(), {0.05, 0.9, 0.0, false});
+  optim::SGD opt(model.parameters(), optim::SGDOptions(0.05).momentum(0.9));
   const std::size_t batch = 64, samples = train.x.shape()[0];
   Rng shuffle(static_cast<std::uint64_t>(seed) + 2000);
   std::vector<std::size_t> order(samples);

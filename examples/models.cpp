@@ -45,22 +45,24 @@ std::shared_ptr<Sequential> make_alexnet_model(const std::string& preset, std::s
   XGRAD_CHECK(classes > 0, "make_alexnet_model: classes must be > 0");
   auto model = std::make_shared<Sequential>();
   Sequential& m = *model;
+  const LrnOptions lrn = LrnOptions(5).alpha(1e-4).beta(0.75).k(2.0);
+  const MaxPool2dOptions pool = MaxPool2dOptions(3).stride(2);
   // Index comments are the parameter-name prefixes ("0.weight").
-  m.emplace<Conv2d>(3, g.c1, g.k1, g.s1, g.p1);                 // 0
+  m.emplace<Conv2d>(Conv2dOptions(3, g.c1, g.k1).stride(g.s1).padding(g.p1));  // 0
   m.emplace<ReLU>();                                            // 1
-  m.emplace<LocalResponseNorm>(5, 1e-4, 0.75, 2.0);             // 2
-  m.emplace<MaxPool2d>(3, 2);                                   // 3
-  m.emplace<Conv2d>(g.c1, g.c2, 5, 1, 2, 2);                    // 4
+  m.emplace<LocalResponseNorm>(lrn);                            // 2
+  m.emplace<MaxPool2d>(pool);                                   // 3
+  m.emplace<Conv2d>(Conv2dOptions(g.c1, g.c2, 5).padding(2).groups(2));  // 4
   m.emplace<ReLU>();                                            // 5
-  m.emplace<LocalResponseNorm>(5, 1e-4, 0.75, 2.0);             // 6
-  m.emplace<MaxPool2d>(3, 2);                                   // 7
-  m.emplace<Conv2d>(g.c2, g.c3, 3, 1, 1);                       // 8
+  m.emplace<LocalResponseNorm>(lrn);                            // 6
+  m.emplace<MaxPool2d>(pool);                                   // 7
+  m.emplace<Conv2d>(Conv2dOptions(g.c2, g.c3, 3).padding(1));   // 8
   m.emplace<ReLU>();                                            // 9
-  m.emplace<Conv2d>(g.c3, g.c4, 3, 1, 1, 2);                    // 10
+  m.emplace<Conv2d>(Conv2dOptions(g.c3, g.c4, 3).padding(1).groups(2));  // 10
   m.emplace<ReLU>();                                            // 11
-  m.emplace<Conv2d>(g.c4, g.c5, 3, 1, 1, 2);                    // 12
+  m.emplace<Conv2d>(Conv2dOptions(g.c4, g.c5, 3).padding(1).groups(2));  // 12
   m.emplace<ReLU>();                                            // 13
-  m.emplace<MaxPool2d>(3, 2);                                   // 14
+  m.emplace<MaxPool2d>(pool);                                   // 14
   m.emplace<Flatten>();                                         // 15
   m.emplace<Dropout>(dropout, global_rng().next_u64());         // 16
   m.emplace<Linear>(g.c5 * g.final_side * g.final_side, g.hidden);  // 17

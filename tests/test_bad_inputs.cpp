@@ -43,11 +43,11 @@ void train_step(Layer& layer, const Shape& input_shape) {
 
 std::vector<Case> make_cases() {
   std::vector<Case> cases;
-  auto conv = std::make_shared<Conv2d>(4, 6, 3, 1, 1, 2);
+  auto conv = std::make_shared<Conv2d>(Conv2dOptions(4, 6, 3).padding(1).groups(2));
   auto conv_nopad = std::make_shared<Conv2d>(4, 6, 3);
-  auto pool = std::make_shared<MaxPool2d>(3, 2);
+  auto pool = std::make_shared<MaxPool2d>(MaxPool2dOptions(3).stride(2));
   auto lrn = std::make_shared<LocalResponseNorm>(5);
-  auto lrn_within = std::make_shared<LocalResponseNorm>(3, 1e-4, 0.75, 1.0, LrnMode::WithinChannel);
+  auto lrn_within = std::make_shared<LocalResponseNorm>(LrnOptions(3).alpha(1e-4).beta(0.75).k(1.0).mode(LrnMode::WithinChannel));
   auto fc = std::make_shared<Linear>(5, 3);
   auto drop = std::make_shared<Dropout>(0.5, 7);
   auto loss = std::make_shared<CrossEntropyLoss>();
@@ -107,19 +107,19 @@ std::vector<Case> make_cases() {
   cases.push_back({"Conv2d kernel larger than padded input", [conv_nopad] { (*conv_nopad)(rand_var({1, 4, 2, 5})); },
                    {"Conv2d(4, 6", "kernel_size", "(1, 4, 2, 5)"}, [conv_nopad] { train_step(*conv_nopad, {1, 4, 3, 3}); }});
   cases.push_back({"Conv2d empty batch", [conv] { (*conv)(rand_var({0, 4, 5, 5})); }, {"Conv2d(4, 6", "(0, 4, 5, 5)"}, conv_ok});
-  cases.push_back({"Conv2d stride 0", [] { Conv2d(3, 6, 3, 0); }, {"Conv2d", "stride", "0"}});
+  cases.push_back({"Conv2d stride 0", [] { Conv2d(Conv2dOptions(3, 6, 3).stride(0)); }, {"Conv2d", "stride", "0"}});
   cases.push_back({"Conv2d kernel 0", [] { Conv2d(3, 6, 0); }, {"Conv2d", "kernel_size", "0"}});
   cases.push_back({"Conv2d zero channels", [] { Conv2d(0, 6, 3); }, {"Conv2d", "in_channels", "0"}});
-  cases.push_back({"Conv2d groups vs in_channels", [] { Conv2d(3, 6, 3, 1, 0, 2); }, {"Conv2d", "groups", "in_channels (3)"}});
-  cases.push_back({"Conv2d groups vs out_channels", [] { Conv2d(4, 5, 3, 1, 0, 2); }, {"Conv2d", "groups", "out_channels (5)"}});
-  cases.push_back({"Conv2d groups 0", [] { Conv2d(4, 4, 3, 1, 0, 0); }, {"Conv2d", "groups", "0"}});
+  cases.push_back({"Conv2d groups vs in_channels", [] { Conv2d(Conv2dOptions(3, 6, 3).groups(2)); }, {"Conv2d", "groups", "in_channels (3)"}});
+  cases.push_back({"Conv2d groups vs out_channels", [] { Conv2d(Conv2dOptions(4, 5, 3).groups(2)); }, {"Conv2d", "groups", "out_channels (5)"}});
+  cases.push_back({"Conv2d groups 0", [] { Conv2d(Conv2dOptions(4, 4, 3).groups(0)); }, {"Conv2d", "groups", "0"}});
 
   // --- MaxPool2d
   cases.push_back({"MaxPool2d wrong rank", [pool] { (*pool)(rand_var({3, 7, 7})); }, {"MaxPool2d", "rank 4", "(3, 7, 7)"}, pool_ok});
   cases.push_back({"MaxPool2d kernel larger than input", [pool] { (*pool)(rand_var({1, 1, 2, 7})); },
                    {"MaxPool2d", "kernel_size", "(1, 1, 2, 7)"}, pool_ok});
   cases.push_back({"MaxPool2d kernel 0", [] { MaxPool2d(0); }, {"MaxPool2d", "kernel_size", "0"}});
-  cases.push_back({"MaxPool2d padding over half the kernel", [] { MaxPool2d(3, 2, 2); }, {"MaxPool2d", "padding", "kernel_size"}});
+  cases.push_back({"MaxPool2d padding over half the kernel", [] { MaxPool2d(MaxPool2dOptions(3).stride(2).padding(2)); }, {"MaxPool2d", "padding", "kernel_size"}});
 
   // --- Dropout
   cases.push_back({"Dropout p = 1", [] { Dropout(1.0); }, {"Dropout", "p", "1"}});
@@ -131,11 +131,11 @@ std::vector<Case> make_cases() {
   cases.push_back({"LRN within-channel on 3-D", [lrn_within] { (*lrn_within)(rand_var({2, 3, 4})); },
                    {"LocalResponseNorm", "(2, 3, 4)"}, [lrn_within] { train_step(*lrn_within, {1, 2, 4, 4}); }});
   cases.push_back({"LRN size 0", [] { LocalResponseNorm(0); }, {"LocalResponseNorm", "size", "0"}});
-  cases.push_back({"LRN alpha < 0", [] { LocalResponseNorm(5, -1e-4); }, {"LocalResponseNorm", "alpha"}});
-  cases.push_back({"LRN k < 0", [] { LocalResponseNorm(5, 1e-4, 0.75, -1.0); }, {"LocalResponseNorm", "k"}});
-  cases.push_back({"LRN k = 0 and alpha = 0", [] { LocalResponseNorm(5, 0.0, 0.75, 0.0); }, {"LocalResponseNorm", "k", "alpha"}});
-  cases.push_back({"LRN beta NaN", [] { LocalResponseNorm(5, 1e-4, kNaN); }, {"LocalResponseNorm", "beta"}});
-  cases.push_back({"LRN alpha infinite", [] { LocalResponseNorm(5, kInf); }, {"LocalResponseNorm", "alpha"}});
+  cases.push_back({"LRN alpha < 0", [] { LocalResponseNorm(LrnOptions(5).alpha(-1e-4)); }, {"LocalResponseNorm", "alpha"}});
+  cases.push_back({"LRN k < 0", [] { LocalResponseNorm(LrnOptions(5).alpha(1e-4).beta(0.75).k(-1.0)); }, {"LocalResponseNorm", "k"}});
+  cases.push_back({"LRN k = 0 and alpha = 0", [] { LocalResponseNorm(LrnOptions(5).alpha(0.0).beta(0.75).k(0.0)); }, {"LocalResponseNorm", "k", "alpha"}});
+  cases.push_back({"LRN beta NaN", [] { LocalResponseNorm(LrnOptions(5).alpha(1e-4).beta(kNaN)); }, {"LocalResponseNorm", "beta"}});
+  cases.push_back({"LRN alpha infinite", [] { LocalResponseNorm(LrnOptions(5).alpha(kInf)); }, {"LocalResponseNorm", "alpha"}});
 
   // --- CrossEntropyLoss
   cases.push_back({"loss label out of range", [loss] { (*loss)(rand_var({3, 4}), {0, 4, 1}); }, {"CrossEntropyLoss", "label 1", "4"}, loss_ok});
@@ -153,9 +153,9 @@ std::vector<Case> make_cases() {
   Variable p = rand_var({3});
   cases.push_back({"SGD lr 0", [p] { optim::SGD({{"p", p}}, {0.0}); }, {"SGD", "lr", "0"}});
   cases.push_back({"SGD lr NaN", [p] { optim::SGD({{"p", p}}, {kNaN}); }, {"SGD", "lr", "nan"}});
-  cases.push_back({"SGD momentum < 0", [p] { optim::SGD({{"p", p}}, {0.1, -0.9}); }, {"SGD", "momentum", "-0.9"}});
-  cases.push_back({"SGD weight decay infinite", [p] { optim::SGD({{"p", p}}, {0.1, 0.9, kInf}); }, {"SGD", "weight_decay", "inf"}});
-  cases.push_back({"SGD nesterov without momentum", [p] { optim::SGD({{"p", p}}, {0.1, 0.0, 0.0, true}); }, {"SGD", "nesterov", "momentum"}});
+  cases.push_back({"SGD momentum < 0", [p] { optim::SGD({{"p", p}}, optim::SGDOptions(0.1).momentum(-0.9)); }, {"SGD", "momentum", "-0.9"}});
+  cases.push_back({"SGD weight decay infinite", [p] { optim::SGD({{"p", p}}, optim::SGDOptions(0.1).momentum(0.9).weight_decay(kInf)); }, {"SGD", "weight_decay", "inf"}});
+  cases.push_back({"SGD nesterov without momentum", [p] { optim::SGD({{"p", p}}, optim::SGDOptions(0.1).nesterov(true)); }, {"SGD", "nesterov", "momentum"}});
   cases.push_back({"SGD set_lr negative", [p] { optim::SGD({{"p", p}}, {0.1}).set_lr(-1.0); }, {"SGD", "lr", "-1"}});
   cases.push_back({"StepLR step_size 0", [p] {
                      optim::SGD opt({{"p", p}}, {0.1});

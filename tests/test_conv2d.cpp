@@ -115,7 +115,7 @@ BOOST_AUTO_TEST_SUITE(conv2d)
 
 BOOST_DATA_TEST_CASE(layer_forward_matches_direct_reference, bdata::make(kCases), c) {
   Rng rng(11);
-  Conv2d conv(c.C, c.O, c.K, c.S, c.P, c.G, c.bias, rng);
+  Conv2d conv(Conv2dOptions(c.C, c.O, c.K).stride(c.S).padding(c.P).groups(c.G).bias(c.bias), rng);
   const xt::xarray<double> x = random_array({c.N, c.C, c.H, c.W}, rng);
   const Variable y = conv(Variable(to_float(x)));
   const Conv2dGeometry g = geometry(c);
@@ -195,7 +195,7 @@ BOOST_AUTO_TEST_CASE(planted_wrong_backward_is_caught) {
 BOOST_DATA_TEST_CASE(layer_gradients_on_the_tape, bdata::make(std::vector<ConvCase>{kCases[1], kCases[4], kCases[7]}),
                      c) {
   Rng rng(15);
-  Conv2d conv(c.C, c.O, c.K, c.S, c.P, c.G, c.bias, rng);
+  Conv2d conv(Conv2dOptions(c.C, c.O, c.K).stride(c.S).padding(c.P).groups(c.G).bias(c.bias), rng);
   Variable x(to_float(random_array({c.N, c.C, c.H, c.W}, rng)), true, "x");
   const GradcheckResult r = gradcheck(conv, x);
   BOOST_TEST(r.ok, r.summary());
@@ -204,7 +204,7 @@ BOOST_DATA_TEST_CASE(layer_gradients_on_the_tape, bdata::make(std::vector<ConvCa
 BOOST_AUTO_TEST_CASE(layer_applied_twice_before_backward) {
   // Two forwards share the layer's buffers; the first backward's saved columns must survive.
   Rng rng(16);
-  Conv2d conv(3, 4, 3, 1, 1, 1, true, rng);
+  Conv2d conv(Conv2dOptions(3, 4, 3).padding(1), rng);
   Variable x1(to_float(random_array({2, 3, 5, 6}, rng)), true, "x1");
   Variable x2(to_float(random_array({2, 3, 5, 6}, rng)), true, "x2");
   const GradcheckResult r = gradcheck([&] { return add(conv(x1), conv(x2)); },
@@ -224,7 +224,7 @@ BOOST_AUTO_TEST_CASE(no_grad_records_nothing) {
 
 BOOST_AUTO_TEST_CASE(backward_adds_and_skips_frozen_parameters) {
   Rng rng(17);
-  Conv2d conv(2, 2, 3, 1, 1, 1, true, rng);
+  Conv2d conv(Conv2dOptions(2, 2, 3).padding(1), rng);
   conv.weight().set_requires_grad(false);
   Variable x(to_float(random_array({1, 2, 4, 4}, rng)), true, "x");
   const GradcheckResult r = gradcheck(conv, x);
@@ -247,7 +247,7 @@ BOOST_DATA_TEST_CASE(bit_identical_at_one_and_two_threads,
   auto run = [&](int threads) {
     set_num_threads(threads);
     Rng init(19);
-    Conv2d conv(c.C, c.O, c.K, c.S, c.P, c.G, c.bias, init);
+    Conv2d conv(Conv2dOptions(c.C, c.O, c.K).stride(c.S).padding(c.P).groups(c.G).bias(c.bias), init);
     Variable x(x0, true);
     Variable y = conv(x);
     y.backward(dy0);
@@ -264,7 +264,7 @@ BOOST_DATA_TEST_CASE(bit_identical_at_one_and_two_threads,
 
 BOOST_AUTO_TEST_CASE(initialisation_like_pytorch) {
   Rng rng(20);
-  Conv2d conv(6, 8, 3, 1, 0, 2, true, rng);
+  Conv2d conv(Conv2dOptions(6, 8, 3).groups(2), rng);
   BOOST_TEST(conv.weight().shape() == Shape({8, 3, 3, 3}), tt::per_element());
   BOOST_TEST(conv.bias().shape() == Shape({8}), tt::per_element());
   const float bound = 1.0f / std::sqrt(27.0f);  // fan_in = (6 / 2) * 3 * 3
@@ -275,12 +275,12 @@ BOOST_AUTO_TEST_CASE(initialisation_like_pytorch) {
   BOOST_TEST_REQUIRE(params.size() == 2u);
   BOOST_TEST(params[0].name == "weight");
   BOOST_TEST(params[1].name == "bias");
-  BOOST_TEST(Conv2d(3, 4, 3, 1, 0, 1, false).parameters().size() == 1u);
+  BOOST_TEST(Conv2d(Conv2dOptions(3, 4, 3).bias(false)).parameters().size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(describe_names_every_argument) {
-  BOOST_TEST(Conv2d(3, 24, 5, 2, 2).describe() == "Conv2d(3, 24, kernel_size=5, stride=2, padding=2, groups=1, bias=true)");
-  BOOST_TEST(Conv2d(4, 6, 3, 1, 0, 2, false).describe() ==
+  BOOST_TEST(Conv2d(Conv2dOptions(3, 24, 5).stride(2).padding(2)).describe() == "Conv2d(3, 24, kernel_size=5, stride=2, padding=2, groups=1, bias=true)");
+  BOOST_TEST(Conv2d(Conv2dOptions(4, 6, 3).groups(2).bias(false)).describe() ==
              "Conv2d(4, 6, kernel_size=3, stride=1, padding=0, groups=2, bias=false)");
 }
 
@@ -288,15 +288,15 @@ BOOST_AUTO_TEST_CASE(invalid_arguments_throw_naming_layer_and_argument) {
   auto has = [](std::initializer_list<const char*> parts) {
     return [parts](const Error& e) { return message_has(e, parts); };
   };
-  BOOST_CHECK_EXCEPTION(Conv2d(3, 4, 3, 0), Error, has({"Conv2d(", "stride"}));
-  BOOST_CHECK_EXCEPTION(Conv2d(3, 4, 3, 1, 0, 2), Error, has({"Conv2d(", "groups", "in_channels (3)"}));
-  BOOST_CHECK_EXCEPTION(Conv2d(4, 3, 3, 1, 0, 2), Error, has({"Conv2d(", "groups", "out_channels (3)"}));
+  BOOST_CHECK_EXCEPTION(Conv2d(Conv2dOptions(3, 4, 3).stride(0)), Error, has({"Conv2d(", "stride"}));
+  BOOST_CHECK_EXCEPTION(Conv2d(Conv2dOptions(3, 4, 3).groups(2)), Error, has({"Conv2d(", "groups", "in_channels (3)"}));
+  BOOST_CHECK_EXCEPTION(Conv2d(Conv2dOptions(4, 3, 3).groups(2)), Error, has({"Conv2d(", "groups", "out_channels (3)"}));
   BOOST_CHECK_EXCEPTION(Conv2d(0, 3, 3), Error, has({"Conv2d(", "in_channels"}));
   BOOST_CHECK_EXCEPTION(Conv2d(3, 0, 3), Error, has({"Conv2d(", "out_channels"}));
   BOOST_CHECK_EXCEPTION(Conv2d(3, 4, 0), Error, has({"Conv2d(", "kernel_size"}));
-  BOOST_CHECK_EXCEPTION(Conv2d(3, 4, 3, 1, 0, 0), Error, has({"Conv2d(", "groups"}));
+  BOOST_CHECK_EXCEPTION(Conv2d(Conv2dOptions(3, 4, 3).groups(0)), Error, has({"Conv2d(", "groups"}));
 
-  Conv2d conv(3, 4, 5, 1, 1);
+  Conv2d conv(Conv2dOptions(3, 4, 5).padding(1));
   BOOST_CHECK_EXCEPTION(conv(Variable(zeros({3, 8, 8}))), Error, has({"Conv2d(3, 4", "rank 4", "(3, 8, 8)"}));
   BOOST_CHECK_EXCEPTION(conv(Variable(zeros({1, 2, 8, 8}))), Error, has({"Conv2d(3, 4", "channels", "(1, 2, 8, 8)"}));
   BOOST_CHECK_EXCEPTION(conv(Variable(zeros({1, 3, 2, 8}))), Error,

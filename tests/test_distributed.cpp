@@ -31,11 +31,11 @@ struct MpiSetup {
 std::shared_ptr<Sequential> small_model(std::uint64_t seed) {
   manual_seed(seed);
   auto m = std::make_shared<Sequential>();
-  m->emplace<Conv2d>(3, 8, 3, 1, 1);
+  m->emplace<Conv2d>(Conv2dOptions(3, 8, 3).padding(1));
   m->emplace<ReLU>();
-  m->emplace<LocalResponseNorm>(5, 1e-2, 0.75, 2.0);
+  m->emplace<LocalResponseNorm>(LrnOptions(5).alpha(1e-2).beta(0.75).k(2.0));
   m->emplace<MaxPool2d>(2);
-  m->emplace<Conv2d>(8, 8, 3, 1, 1, 2);
+  m->emplace<Conv2d>(Conv2dOptions(8, 8, 3).padding(1).groups(2));
   m->emplace<ReLU>();
   m->emplace<Flatten>();
   m->emplace<Linear>(8 * 8 * 8, 10);
@@ -128,7 +128,7 @@ BOOST_AUTO_TEST_CASE(two_ranks_of_batch_b_equal_one_process_of_batch_2b) {
   const int rank = dist::rank(), size = dist::world_size();
   BOOST_TEST_REQUIRE(size == 2);  // the same on every rank, so stopping here is safe
   const std::size_t local = 4, global = local * static_cast<std::size_t>(size), steps = 10;
-  const optim::SGDOptions sgd{0.05, 0.9, 5e-4, false};
+  const optim::SGDOptions sgd = optim::SGDOptions(0.05).momentum(0.9).weight_decay(5e-4);
 
   // Distributed copy: a different initialisation on each rank, replaced by rank 0's.
   auto model = small_model(100 + static_cast<std::uint64_t>(rank));

@@ -55,13 +55,13 @@ BOOST_AUTO_TEST_CASE(linear_and_relu_gradients) {
 }
 
 BOOST_AUTO_TEST_CASE(sequential_names_parameters_by_dotted_path) {
-  Sequential inner;
-  inner.emplace<Linear>(4, 4);
-  inner.emplace<ReLU>();
+  auto inner = std::make_shared<Sequential>();
+  inner->emplace<Linear>(4, 4);
+  inner->emplace<ReLU>();
   Sequential model;
   model.emplace<Linear>(3, 4);
   model.emplace<ReLU>();
-  model.add(std::make_shared<Sequential>(inner));
+  model.add(inner);
   const auto params = model.parameters();
   BOOST_TEST_REQUIRE(params.size() == 4u);
   BOOST_TEST(params[0].name == "0.weight");

@@ -39,16 +39,16 @@ struct LrnCase {
 };
 
 std::ostream& operator<<(std::ostream& out, const LrnCase& c) {
-  return out << shape_str(c.shape) << " size=" << c.options.size << " alpha=" << c.options.alpha
-             << " beta=" << c.options.beta << " k=" << c.options.k
-             << (c.options.mode == LrnMode::WithinChannel ? " within_channel" : "");
+  return out << shape_str(c.shape) << " size=" << c.options.size() << " alpha=" << c.options.alpha()
+             << " beta=" << c.options.beta() << " k=" << c.options.k()
+             << (c.options.mode() == LrnMode::WithinChannel ? " within_channel" : "");
 }
 
 LrnOptions across(std::int64_t size, double alpha, double beta, double k) {
-  return {size, alpha, beta, k, LrnMode::AcrossChannels};
+  return LrnOptions(size).alpha(alpha).beta(beta).k(k);
 }
 LrnOptions within(std::int64_t size, double alpha, double beta, double k) {
-  return {size, alpha, beta, k, LrnMode::WithinChannel};
+  return LrnOptions(size).alpha(alpha).beta(beta).k(k).mode(LrnMode::WithinChannel);
 }
 
 // Ranks 3 to 6, C = 1, trailing dims of 1, size > C, odd and even sizes, both kernel paths
@@ -118,7 +118,7 @@ struct View {
     n = static_cast<Index>(lc.shape[0]);
     c = static_cast<Index>(lc.shape[1]);
     inner = static_cast<Index>(count_of(lc.shape) / (lc.shape[0] * lc.shape[1]));
-    within_channel = lc.options.mode == LrnMode::WithinChannel;
+    within_channel = lc.options.mode() == LrnMode::WithinChannel;
     h = within_channel ? static_cast<Index>(lc.shape[2]) : 0;
     w = within_channel ? static_cast<Index>(lc.shape[3]) : 0;
   }
@@ -142,8 +142,8 @@ struct View {
 };
 
 double divisor(const LrnOptions& o) {
-  const double n = static_cast<double>(o.size);
-  return o.mode == LrnMode::WithinChannel ? n * n : n;
+  const double n = static_cast<double>(o.size());
+  return o.mode() == LrnMode::WithinChannel ? n * n : n;
 }
 
 std::vector<double> reference_s(const LrnCase& lc, const double* x) {
@@ -152,8 +152,8 @@ std::vector<double> reference_s(const LrnCase& lc, const double* x) {
   std::vector<double> s(static_cast<std::size_t>(count));
   for (Index e = 0; e < count; ++e) {
     double sum = 0.0;
-    v.for_window(e, lc.options.size, false, [&](Index j) { sum += x[j] * x[j]; });
-    s[e] = lc.options.k + lc.options.alpha / divisor(lc.options) * sum;
+    v.for_window(e, lc.options.size(), false, [&](Index j) { sum += x[j] * x[j]; });
+    s[e] = lc.options.k() + lc.options.alpha() / divisor(lc.options) * sum;
   }
   return s;
 }
@@ -161,7 +161,7 @@ std::vector<double> reference_s(const LrnCase& lc, const double* x) {
 xt::xarray<double> reference_forward(const LrnCase& lc, const xt::xarray<double>& x) {
   const std::vector<double> s = reference_s(lc, x.data());
   xt::xarray<double> y = xt::xarray<double>::from_shape(lc.shape);
-  for (std::size_t e = 0; e < y.size(); ++e) y.data()[e] = x.data()[e] * std::pow(s[e], -lc.options.beta);
+  for (std::size_t e = 0; e < y.size(); ++e) y.data()[e] = x.data()[e] * std::pow(s[e], -lc.options.beta());
   return y;
 }
 
@@ -172,18 +172,18 @@ xt::xarray<double> reference_backward(const LrnCase& lc, const xt::xarray<double
   const View v(lc);
   const LrnOptions& o = lc.options;
   const std::vector<double> s = reference_s(lc, x.data());
-  const double g = 2.0 * o.alpha * o.beta / divisor(o);
+  const double g = 2.0 * o.alpha() * o.beta() / divisor(o);
   xt::xarray<double> dx = xt::xarray<double>::from_shape(lc.shape);
   if (scale != nullptr) *scale = xt::xarray<double>::from_shape(lc.shape);
   const Index count = static_cast<Index>(count_of(lc.shape));
   for (Index e = 0; e < count; ++e) {
     double sum = 0.0, magnitude = 0.0;
-    v.for_window(e, o.size, true, [&](Index j) {
-      const double t = dy.data()[j] * x.data()[j] * std::pow(s[j], -o.beta - 1.0);
+    v.for_window(e, o.size(), true, [&](Index j) {
+      const double t = dy.data()[j] * x.data()[j] * std::pow(s[j], -o.beta() - 1.0);
       sum += t;
       magnitude += std::abs(t);
     });
-    const double direct = dy.data()[e] * std::pow(s[e], -o.beta);
+    const double direct = dy.data()[e] * std::pow(s[e], -o.beta());
     dx.data()[e] = direct - g * x.data()[e] * sum;
     if (scale != nullptr) scale->data()[e] = std::abs(direct) + g * std::abs(x.data()[e]) * magnitude;
   }
@@ -278,21 +278,21 @@ BOOST_AUTO_TEST_CASE(gradient_check_catches_planted_errors) {
   const auto no_second_term = [&](const KernelInputs& in, const xt::xarray<double>& dout, KernelInputs& grads) {
     const std::vector<double> s = reference_s(lc, in[0].data());
     xt::xarray<double> g = xt::xarray<double>::from_shape(lc.shape);
-    for (std::size_t i = 0; i < g.size(); ++i) g.data()[i] = dout.data()[i] * std::pow(s[i], -lc.options.beta);
+    for (std::size_t i = 0; i < g.size(); ++i) g.data()[i] = dout.data()[i] * std::pow(s[i], -lc.options.beta());
     add(g, grads[0]);
   };
   const auto unmirrored_window = [&](const KernelInputs& in, const xt::xarray<double>& dout, KernelInputs& grads) {
     // dx_c with the sum over win(c) instead of {j : c in win(j)}.
     const View v(lc);
     const std::vector<double> s = reference_s(lc, in[0].data());
-    const double gs = 2.0 * lc.options.alpha * lc.options.beta / divisor(lc.options);
+    const double gs = 2.0 * lc.options.alpha() * lc.options.beta() / divisor(lc.options);
     xt::xarray<double> g = xt::xarray<double>::from_shape(lc.shape);
     for (Index e = 0; e < static_cast<Index>(g.size()); ++e) {
       double sum = 0.0;
-      v.for_window(e, lc.options.size, false, [&](Index j) {
-        sum += dout.data()[j] * in[0].data()[j] * std::pow(s[j], -lc.options.beta - 1.0);
+      v.for_window(e, lc.options.size(), false, [&](Index j) {
+        sum += dout.data()[j] * in[0].data()[j] * std::pow(s[j], -lc.options.beta() - 1.0);
       });
-      g.data()[e] = dout.data()[e] * std::pow(s[e], -lc.options.beta) - gs * in[0].data()[e] * sum;
+      g.data()[e] = dout.data()[e] * std::pow(s[e], -lc.options.beta()) - gs * in[0].data()[e] * sum;
     }
     add(g, grads[0]);
   };
@@ -385,8 +385,10 @@ BOOST_AUTO_TEST_CASE(matches_pytorch_fixtures) {
     if (line.empty()) continue;
     std::istringstream fields(line);
     std::string name;
-    LrnOptions o{0};
-    fields >> name >> o.size >> o.alpha >> o.beta >> o.k;
+    std::int64_t size = 0;
+    double alpha = 0, beta = 0, k = 0;
+    fields >> name >> size >> alpha >> beta >> k;
+    const LrnOptions o = across(size, alpha, beta, k);
     BOOST_TEST_CONTEXT(name) {
       const auto x = load_npy<double>(dir + name + ".x.npy");
       const auto dy = load_npy<double>(dir + name + ".dy.npy");
@@ -410,12 +412,12 @@ BOOST_AUTO_TEST_CASE(matches_pytorch_fixtures) {
 
 BOOST_AUTO_TEST_CASE(layer_describe) {
   BOOST_TEST(LocalResponseNorm(5).describe() == "LocalResponseNorm(size=5, alpha=0.0001, beta=0.75, k=1)");
-  BOOST_TEST(LocalResponseNorm(3, 0.5, 0.6, 2.0, LrnMode::WithinChannel).describe() ==
+  BOOST_TEST(LocalResponseNorm(LrnOptions(3).alpha(0.5).beta(0.6).k(2.0).mode(LrnMode::WithinChannel)).describe() ==
              "LocalResponseNorm(size=3, alpha=0.5, beta=0.6, k=2, mode=within_channel)");
 }
 
 BOOST_AUTO_TEST_CASE(layer_forward_matches_kernel) {
-  LocalResponseNorm layer(5, 0.5, 0.75, 1.0);
+  LocalResponseNorm layer(LrnOptions(5).alpha(0.5).beta(0.75).k(1.0));
   const Tensor x = random_array<float>({2, 7, 4, 3}, 16);
   const Variable y = layer(Variable(x));
   BOOST_TEST(y.value() == run_forward<float>({{2, 7, 4, 3}, layer.options()}, x));
@@ -427,7 +429,7 @@ BOOST_DATA_TEST_CASE(layer_gradcheck_on_tape,
                                                       {{2, 5, 4}, across(4, 1.0, 0.6, 2.0)},
                                                       {{1, 2, 5, 4}, within(3, 1.0, 0.75, 1.0)}}),
                      lc) {
-  LocalResponseNorm layer(lc.options.size, lc.options.alpha, lc.options.beta, lc.options.k, lc.options.mode);
+  LocalResponseNorm layer(lc.options);
   const Variable x(random_array<float>(lc.shape, 17), true, "x");
   const GradcheckResult r = gradcheck(layer, x);
   BOOST_TEST(r.ok, r.summary());
@@ -473,12 +475,12 @@ BOOST_AUTO_TEST_CASE(invalid_options_throw) {
   BOOST_CHECK_THROW(LocalResponseNorm(0), Error);
   expect_error([] { LocalResponseNorm(0); }, {"LocalResponseNorm", "size", "0"});
   expect_error([] { LocalResponseNorm(-3); }, {"LocalResponseNorm", "size", "-3"});
-  expect_error([] { LocalResponseNorm(5, -1e-4); }, {"LocalResponseNorm", "alpha", "-0.0001"});
-  expect_error([] { LocalResponseNorm(5, 1e-4, 0.75, -1.0); }, {"LocalResponseNorm", "k", "-1"});
-  expect_error([] { LocalResponseNorm(5, 0.0, 0.75, 0.0); }, {"LocalResponseNorm", "k", "alpha", "0"});
-  expect_error([&] { LocalResponseNorm(5, nan); }, {"LocalResponseNorm", "alpha", "finite"});
-  expect_error([&] { LocalResponseNorm(5, 1e-4, inf); }, {"LocalResponseNorm", "beta", "finite"});
-  expect_error([&] { LocalResponseNorm(5, 1e-4, 0.75, nan); }, {"LocalResponseNorm", "k", "finite"});
+  expect_error([] { LocalResponseNorm(LrnOptions(5).alpha(-1e-4)); }, {"LocalResponseNorm", "alpha", "-0.0001"});
+  expect_error([] { LocalResponseNorm(LrnOptions(5).alpha(1e-4).beta(0.75).k(-1.0)); }, {"LocalResponseNorm", "k", "-1"});
+  expect_error([] { LocalResponseNorm(LrnOptions(5).alpha(0.0).beta(0.75).k(0.0)); }, {"LocalResponseNorm", "k", "alpha", "0"});
+  expect_error([&] { LocalResponseNorm(LrnOptions(5).alpha(nan)); }, {"LocalResponseNorm", "alpha", "finite"});
+  expect_error([&] { LocalResponseNorm(LrnOptions(5).alpha(1e-4).beta(inf)); }, {"LocalResponseNorm", "beta", "finite"});
+  expect_error([&] { LocalResponseNorm(LrnOptions(5).alpha(1e-4).beta(0.75).k(nan)); }, {"LocalResponseNorm", "k", "finite"});
   expect_error([] { validate_lrn_options(across(0, 1e-4, 0.75, 1.0)); }, {"size"});
 }
 

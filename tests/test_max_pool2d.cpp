@@ -122,7 +122,7 @@ BOOST_DATA_TEST_CASE(forward_matches_direct_reference, bdata::make(kCases), c) {
   BOOST_TEST((y == y_ref));
   BOOST_TEST((argmax == argmax_ref));
 
-  MaxPool2d pool(c.K, c.S, c.P);
+  MaxPool2d pool(MaxPool2dOptions(c.K).stride(c.S).padding(c.P));
   const Variable out = pool(Variable(Tensor(xt::cast<float>(x))));
   BOOST_TEST((out.value() == Tensor(xt::cast<float>(y_ref))));
 }
@@ -139,7 +139,7 @@ BOOST_DATA_TEST_CASE(double_kernel_gradients, bdata::make(kCases), c) {
 }
 
 BOOST_DATA_TEST_CASE(layer_gradients_on_the_tape, bdata::make(kCases), c) {
-  MaxPool2d pool(c.K, c.S, c.P);
+  MaxPool2d pool(MaxPool2dOptions(c.K).stride(c.S).padding(c.P));
   Variable x(Tensor(xt::cast<float>(distinct_values({c.N, c.C, c.H, c.W}, 0.05, 3))), true, "x");
   const GradcheckResult r = gradcheck(pool, x);
   BOOST_TEST(r.ok, r.summary());
@@ -159,7 +159,7 @@ BOOST_AUTO_TEST_CASE(overlapping_windows_add_their_gradients) {
   Tensor v = zeros({1, 1, 5, 5});
   v(0, 0, 2, 2) = 9.0f;
   Variable x(v, true);
-  MaxPool2d pool(3, 2);
+  MaxPool2d pool(MaxPool2dOptions(3).stride(2));
   Variable y = pool(x);
   BOOST_TEST((y.shape() == Shape{1, 1, 2, 2}));
   y.backward(Tensor{{{{1.0f, 2.0f}, {3.0f, 4.0f}}}});
@@ -183,7 +183,7 @@ BOOST_AUTO_TEST_CASE(nan_wins_and_the_last_nan_gets_the_gradient) {
 
 BOOST_AUTO_TEST_CASE(padding_is_minus_infinity) {
   // All-negative input: padded positions must never win.
-  MaxPool2d pool(3, 2, 1);
+  MaxPool2d pool(MaxPool2dOptions(3).stride(2).padding(1));
   Variable x(full({1, 1, 4, 4}, -5.0f));
   const Variable y = pool(x);
   BOOST_TEST((y.value() == full({1, 1, 2, 2}, -5.0f)));
@@ -191,7 +191,7 @@ BOOST_AUTO_TEST_CASE(padding_is_minus_infinity) {
 
 BOOST_AUTO_TEST_CASE(stride_defaults_to_kernel_size) {
   BOOST_TEST(MaxPool2d(2).describe() == "MaxPool2d(kernel_size=2, stride=2, padding=0)");
-  BOOST_TEST(MaxPool2d(3, 2, 1).describe() == "MaxPool2d(kernel_size=3, stride=2, padding=1)");
+  BOOST_TEST(MaxPool2d(MaxPool2dOptions(3).stride(2).padding(1)).describe() == "MaxPool2d(kernel_size=3, stride=2, padding=1)");
   MaxPool2d pool(2);
   BOOST_TEST((pool(Variable(zeros({2, 3, 7, 6}))).shape() == Shape{2, 3, 3, 3}));
 }
@@ -200,7 +200,7 @@ BOOST_AUTO_TEST_CASE(bit_identical_at_one_and_two_threads) {
   const Tensor x0 = xt::cast<float>(distinct_values({4, 8, 27, 27}, 0.01, 4));
   auto run = [&](int threads) {
     set_num_threads(threads);
-    MaxPool2d pool(3, 2);
+    MaxPool2d pool(MaxPool2dOptions(3).stride(2));
     Variable x(x0, true);
     Variable y = pool(x);
     y.backward(full(y.shape(), 0.5f));
@@ -218,8 +218,8 @@ BOOST_AUTO_TEST_CASE(invalid_arguments_throw_naming_layer_and_argument) {
     return [parts](const Error& e) { return message_has(e, parts); };
   };
   BOOST_CHECK_EXCEPTION(MaxPool2d(0), Error, has({"MaxPool2d(", "kernel_size"}));
-  BOOST_CHECK_EXCEPTION(MaxPool2d(3, 2, 2), Error, has({"MaxPool2d(", "padding (2)", "half of kernel_size (3)"}));
-  MaxPool2d pool(3, 2);
+  BOOST_CHECK_EXCEPTION(MaxPool2d(MaxPool2dOptions(3).stride(2).padding(2)), Error, has({"MaxPool2d(", "padding (2)", "half of kernel_size (3)"}));
+  MaxPool2d pool(MaxPool2dOptions(3).stride(2));
   BOOST_CHECK_EXCEPTION(pool(Variable(zeros({2, 5, 5}))), Error, has({"MaxPool2d(kernel_size=3", "rank 4", "(2, 5, 5)"}));
   BOOST_CHECK_EXCEPTION(pool(Variable(zeros({1, 1, 2, 5}))), Error,
                         has({"MaxPool2d(kernel_size=3", "kernel_size 3", "padded input", "(1, 1, 2, 5)"}));

@@ -13,11 +13,11 @@ struct SmallModel {
   Sequential net;
   Dropout* dropout = nullptr;
   explicit SmallModel(Rng& rng) {
-    net.add(std::make_shared<Conv2d>(4, 6, 3, 1, 1, 2, true, rng));  // grouped
+    net.add(std::make_shared<Conv2d>(Conv2dOptions(4, 6, 3).padding(1).groups(2), rng));  // grouped
     net.emplace<ReLU>();
-    net.emplace<LocalResponseNorm>(3, 0.2, 0.75, 1.0);  // alpha large enough to matter
-    net.emplace<MaxPool2d>(3, 2);                       // overlapping windows
-    net.add(std::make_shared<Conv2d>(6, 4, 3, 1, 1, 1, true, rng));
+    net.emplace<LocalResponseNorm>(LrnOptions(3).alpha(0.2).beta(0.75).k(1.0));  // alpha large enough to matter
+    net.emplace<MaxPool2d>(MaxPool2dOptions(3).stride(2));                       // overlapping windows
+    net.add(std::make_shared<Conv2d>(Conv2dOptions(6, 4, 3).padding(1), rng));
     net.emplace<ReLU>();
     net.emplace<Flatten>();
     dropout = &net.emplace<Dropout>(0.25, 3);

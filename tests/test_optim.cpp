@@ -15,7 +15,7 @@ BOOST_AUTO_TEST_SUITE(sgd)
 BOOST_AUTO_TEST_CASE(momentum_weight_decay_nesterov_follow_the_reference_rule) {
   for (bool nesterov : {false, true}) {
     Variable p(Tensor(xt::xarray<float>({1.0f, -2.0f})), true, "p");
-    optim::SGD opt({{"p", p}}, {0.1, 0.9, 0.01, nesterov});
+    optim::SGD opt({{"p", p}}, optim::SGDOptions(0.1).momentum(0.9).weight_decay(0.01).nesterov(nesterov));
     // Reference in double, written out from the rule.
     double ref[2] = {1.0, -2.0}, buf[2] = {0, 0};
     const double grads[3][2] = {{0.5, -1.0}, {0.25, 2.0}, {-1.0, 0.5}};
@@ -50,9 +50,9 @@ BOOST_AUTO_TEST_CASE(invalid_settings_are_rejected) {
   auto make = [&](optim::SGDOptions o) { optim::SGD s({{"p", p}}, o); };
   BOOST_CHECK_EXCEPTION(make({0.0}), Error, [](const Error& e) { return message_contains(e, "lr"); });
   BOOST_CHECK_EXCEPTION(make({std::nan("")}), Error, [](const Error& e) { return message_contains(e, "lr"); });
-  BOOST_CHECK_EXCEPTION(make({0.1, -0.5}), Error, [](const Error& e) { return message_contains(e, "momentum"); });
-  BOOST_CHECK_EXCEPTION(make({0.1, 0.9, -1.0}), Error, [](const Error& e) { return message_contains(e, "weight_decay"); });
-  BOOST_CHECK_EXCEPTION(make({0.1, 0.0, 0.0, true}), Error, [](const Error& e) { return message_contains(e, "nesterov"); });
+  BOOST_CHECK_EXCEPTION(make(optim::SGDOptions(0.1).momentum(-0.5)), Error, [](const Error& e) { return message_contains(e, "momentum"); });
+  BOOST_CHECK_EXCEPTION(make(optim::SGDOptions(0.1).momentum(0.9).weight_decay(-1.0)), Error, [](const Error& e) { return message_contains(e, "weight_decay"); });
+  BOOST_CHECK_EXCEPTION(make(optim::SGDOptions(0.1).nesterov(true)), Error, [](const Error& e) { return message_contains(e, "nesterov"); });
 }
 
 BOOST_AUTO_TEST_CASE(step_lr_schedule) {

@@ -57,13 +57,11 @@ BOOST_AUTO_TEST_CASE(backward_runs_nodes_in_reverse_execution_order) {
   Variable h = x;
   const char* names[] = {"first", "second", "third"};
   for (const char* name : names) {
-    Variable out = make_output(name, h.value() * 2.0f, {h});
     Variable in = h;
-    Tape::active().record(name, out, [&ran, name, in](const Tensor& dout) {
+    h = record_op(name, h.value() * 2.0f, {h}, [&ran, name, in](const Tensor& dout) {
       ran.push_back(name);
       in.add_grad(Tensor(dout * 2.0f), name);
     });
-    h = out;
   }
   h.backward();
   BOOST_TEST(ran == (std::vector<std::string>{"third", "second", "first"}), boost::test_tools::per_element());

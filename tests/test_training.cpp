@@ -26,7 +26,7 @@ Run train_mini(int threads, int steps, std::size_t batch) {
   manual_seed(123);
   auto model = examples::make_alexnet_model("mini", 10);
   const auto data = examples::make_synthetic_dataset(batch * 4, 64, 10, 77);
-  optim::SGD opt(model->parameters(), {0.01, 0.9, 5e-4});
+  optim::SGD opt(model->parameters(), optim::SGDOptions(0.01).momentum(0.9).weight_decay(5e-4));
   CrossEntropyLoss loss_fn;
   Run run;
   const std::size_t image = 3 * 64 * 64;
@@ -86,7 +86,7 @@ BOOST_AUTO_TEST_CASE(memory_stays_flat_and_the_tape_empties) {
   auto model = examples::make_alexnet_model("mini", 10);
   const std::size_t batch = 16;
   const auto data = examples::make_synthetic_dataset(batch * 8, 64, 10, 99);
-  optim::SGD opt(model->parameters(), {0.01, 0.9, 5e-4});
+  optim::SGD opt(model->parameters(), optim::SGDOptions(0.01).momentum(0.9).weight_decay(5e-4));
   CrossEntropyLoss loss_fn;
   const std::size_t image = 3 * 64 * 64;
   // Warm-up is the first 50 steps (allocator pools and page caches fill). The reference is the

@@ -16,6 +16,7 @@
 #include <xgrad/layers/cross_entropy_loss.hpp>
 #include <xgrad/layers/dropout.hpp>
 #include <xgrad/layers/flatten.hpp>
+#include <xgrad/layers/functional.hpp>
 #include <xgrad/layers/layer.hpp>
 #include <xgrad/layers/linear.hpp>
 #include <xgrad/layers/local_response_norm.hpp>

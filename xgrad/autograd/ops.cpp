@@ -47,18 +47,14 @@ Variable add_signed(const char* op, const Variable& a, const Variable& b, float 
   const Shape sa = a.shape(), sb = b.shape();
   broadcast_shape(op, sa, sb);
   Tensor value = sign > 0 ? Tensor(a.value() + b.value()) : Tensor(a.value() - b.value());
-  Variable out = make_output(op, std::move(value), {a, b});
-  if (out.requires_grad()) {
-    Tape::active().record(op, out, [a, b, sa, sb, sign, op](const Tensor& dout) mutable {
-      if (a.requires_grad()) a.add_grad(sum_to_shape(dout, sa), op);
-      if (b.requires_grad()) {
-        Tensor db = sum_to_shape(dout, sb);
-        if (sign < 0) db *= -1.0f;
-        b.add_grad(db, op);
-      }
-    });
-  }
-  return out;
+  return record_op(op, std::move(value), {a, b}, [a, b, sa, sb, sign, op](const Tensor& dout) mutable {
+    if (a.requires_grad()) a.add_grad(sum_to_shape(dout, sa), op);
+    if (b.requires_grad()) {
+      Tensor db = sum_to_shape(dout, sb);
+      if (sign < 0) db *= -1.0f;
+      b.add_grad(db, op);
+    }
+  });
 }
 
 }  // namespace
@@ -70,26 +66,18 @@ Variable mul(const Variable& a, const Variable& b) {
   require_defined("mul", {&a, &b});
   const Shape sa = a.shape(), sb = b.shape();
   broadcast_shape("mul", sa, sb);
-  Variable out = make_output("mul", Tensor(a.value() * b.value()), {a, b});
-  if (out.requires_grad()) {
-    // Each input's value is needed only for the other's gradient.
-    Tape::active().record("mul", out, [a, b, sa, sb](const Tensor& dout) mutable {
-      if (a.requires_grad()) a.add_grad(sum_to_shape(Tensor(dout * b.value()), sa), "mul");
-      if (b.requires_grad()) b.add_grad(sum_to_shape(Tensor(dout * a.value()), sb), "mul");
-    });
-  }
-  return out;
+  // Each input's value is needed only for the other's gradient.
+  return record_op("mul", Tensor(a.value() * b.value()), {a, b}, [a, b, sa, sb](const Tensor& dout) mutable {
+    if (a.requires_grad()) a.add_grad(sum_to_shape(Tensor(dout * b.value()), sa), "mul");
+    if (b.requires_grad()) b.add_grad(sum_to_shape(Tensor(dout * a.value()), sb), "mul");
+  });
 }
 
 Variable scale(const Variable& x, float factor) {
   require_defined("scale", {&x});
-  Variable out = make_output("scale", Tensor(x.value() * factor), {x});
-  if (out.requires_grad()) {
-    Tape::active().record("scale", out, [x, factor](const Tensor& dout) mutable {
-      x.add_grad(Tensor(dout * factor), "scale");
-    });
-  }
-  return out;
+  return record_op("scale", Tensor(x.value() * factor), {x}, [x, factor](const Tensor& dout) mutable {
+    x.add_grad(Tensor(dout * factor), "scale");
+  });
 }
 
 Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b) {
@@ -104,23 +92,19 @@ Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b
         shape_str(sb), trans_b ? " (transposed)" : "", ": ", k, " vs ", kb);
   Tensor value = empty({m, n});
   gemm(trans_a, trans_b, m, n, k, 1.0f, a.value().data(), b.value().data(), 0.0f, value.data());
-  Variable out = make_output("matmul", std::move(value), {a, b});
-  if (out.requires_grad()) {
-    Tape::active().record("matmul", out, [a, b, m, n, k, trans_a, trans_b](const Tensor& dout) mutable {
-      // C = op(A) op(B): d op(A) = dC op(B)^T, d op(B) = op(A)^T dC; beta = 1 adds.
-      if (a.requires_grad()) {
-        float* da = a.grad_buffer().data();
-        if (!trans_a) gemm(false, !trans_b, m, k, n, 1.0f, dout.data(), b.value().data(), 1.0f, da);
-        else gemm(trans_b, true, k, m, n, 1.0f, b.value().data(), dout.data(), 1.0f, da);
-      }
-      if (b.requires_grad()) {
-        float* db = b.grad_buffer().data();
-        if (!trans_b) gemm(!trans_a, false, k, n, m, 1.0f, a.value().data(), dout.data(), 1.0f, db);
-        else gemm(true, trans_a, n, k, m, 1.0f, dout.data(), a.value().data(), 1.0f, db);
-      }
-    });
-  }
-  return out;
+  return record_op("matmul", std::move(value), {a, b}, [a, b, m, n, k, trans_a, trans_b](const Tensor& dout) mutable {
+    // C = op(A) op(B): d op(A) = dC op(B)^T, d op(B) = op(A)^T dC; beta = 1 adds.
+    if (a.requires_grad()) {
+      float* da = a.grad_buffer().data();
+      if (!trans_a) gemm(false, !trans_b, m, k, n, 1.0f, dout.data(), b.value().data(), 1.0f, da);
+      else gemm(trans_b, true, k, m, n, 1.0f, b.value().data(), dout.data(), 1.0f, da);
+    }
+    if (b.requires_grad()) {
+      float* db = b.grad_buffer().data();
+      if (!trans_b) gemm(!trans_a, false, k, n, m, 1.0f, a.value().data(), dout.data(), 1.0f, db);
+      else gemm(true, trans_a, n, k, m, 1.0f, dout.data(), a.value().data(), 1.0f, db);
+    }
+  });
 }
 
 Variable reshape(const Variable& x, const Shape& shape) {
@@ -130,15 +114,11 @@ Variable reshape(const Variable& x, const Shape& shape) {
         " elements) to ", shape_str(shape), " (", numel(shape), " elements)");
   Tensor value = x.value();
   value.reshape(shape);
-  Variable out = make_output("reshape", std::move(value), {x});
-  if (out.requires_grad()) {
-    Tape::active().record("reshape", out, [x, from](const Tensor& dout) mutable {
-      Tensor g = dout;
-      g.reshape(from);
-      x.add_grad(g, "reshape");
-    });
-  }
-  return out;
+  return record_op("reshape", std::move(value), {x}, [x, from](const Tensor& dout) mutable {
+    Tensor g = dout;
+    g.reshape(from);
+    x.add_grad(g, "reshape");
+  });
 }
 
 Variable flatten(const Variable& x) {
@@ -152,13 +132,9 @@ Variable sum(const Variable& x) {
   require_defined("sum", {&x});
   double total = 0.0;
   for (float v : x.value()) total += v;
-  Variable out = make_output("sum", full<float>({}, static_cast<float>(total)), {x});
-  if (out.requires_grad()) {
-    Tape::active().record("sum", out, [x](const Tensor& dout) mutable {
-      x.add_grad(full(x.shape(), dout()), "sum");
-    });
-  }
-  return out;
+  return record_op("sum", full<float>({}, static_cast<float>(total)), {x}, [x](const Tensor& dout) mutable {
+    x.add_grad(full(x.shape(), dout()), "sum");
+  });
 }
 
 Variable mean(const Variable& x) {
@@ -177,20 +153,15 @@ Variable relu(const Variable& x) {
   const std::ptrdiff_t count = static_cast<std::ptrdiff_t>(xv.size());
 #pragma omp parallel for schedule(static) if (count > 65536)
   for (std::ptrdiff_t i = 0; i < count; ++i) dst[i] = src[i] > 0.0f ? src[i] : 0.0f;
-  Variable out = make_output("relu", std::move(value), {x});
-  if (out.requires_grad()) {
-    // The mask comes from the output (y > 0 iff x > 0), which the tape keeps alive anyway.
-    std::weak_ptr<detail::VariableImpl> y = out.impl();
-    Tape::active().record("relu", out, [x, y](const Tensor& dout) mutable {
-      const float* yv = y.lock()->value.data();
-      const float* g = dout.data();
-      float* dx = x.grad_buffer().data();
-      const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(dout.size());
+  // The mask comes from the output (y > 0 iff x > 0), which the tape keeps alive anyway.
+  return record_op("relu", std::move(value), {x}, [x](const Tensor& dout, const Tensor& y) mutable {
+    const float* yv = y.data();
+    const float* g = dout.data();
+    float* dx = x.grad_buffer().data();
+    const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(dout.size());
 #pragma omp parallel for schedule(static) if (n > 65536)
-      for (std::ptrdiff_t i = 0; i < n; ++i) dx[i] += yv[i] > 0.0f ? g[i] : 0.0f;
-    });
-  }
-  return out;
+    for (std::ptrdiff_t i = 0; i < n; ++i) dx[i] += yv[i] > 0.0f ? g[i] : 0.0f;
+  });
 }
 
 }  // namespace xgrad

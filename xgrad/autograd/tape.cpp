@@ -89,7 +89,7 @@ bool grad_enabled() { return g_grad_enabled; }
 NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
 
-Variable make_output(const char* op, Tensor value, std::initializer_list<Variable> inputs) {
+Variable detail::make_output(const char* op, Tensor value, std::initializer_list<Variable> inputs) {
   Tape& tape = Tape::active();
   bool requires = false;
   for (const auto& v : inputs) {

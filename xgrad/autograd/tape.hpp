@@ -10,6 +10,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include <xgrad/autograd/variable.hpp>
@@ -62,9 +63,32 @@ class NoGradGuard {
   bool previous_;
 };
 
-// For op authors. Makes the output Variable of `op`: it requires grad when grad mode is on
-// and any input does. Throws xgrad::Error naming the op when an input is undefined or is
-// the output of a tape that has already run backward.
+namespace detail {
+// The output Variable of `op`: it requires grad when grad mode is on and any input does.
+// Throws xgrad::Error naming the op when an input is undefined or is the output of a tape that
+// has already run backward.
 Variable make_output(const char* op, Tensor value, std::initializer_list<Variable> inputs);
+}  // namespace detail
+
+// For op authors: the one way to make an op's output and record its backward.
+// Returns the output of `op` with value `value`; when it requires grad (grad mode on and an
+// input requiring grad), `backward` is recorded on the active tape. backward is called as
+// backward(dout), or as backward(dout, y) when it takes the output's value too (e.g. ReLU's
+// mask); it must ADD into its inputs' grads and capture only what it needs.
+template <class Backward>
+Variable record_op(const char* op, Tensor value, std::initializer_list<Variable> inputs, Backward&& backward) {
+  Variable out = detail::make_output(op, std::move(value), inputs);
+  if (!out.requires_grad()) return out;
+  if constexpr (std::is_invocable_v<Backward&, const Tensor&, const Tensor&>) {
+    // The tape keeps the output alive while its node can run: a weak handle avoids a cycle.
+    std::weak_ptr<detail::VariableImpl> y = out.impl();
+    Tape::active().record(op, out, [y, f = std::forward<Backward>(backward)](const Tensor& dout) mutable {
+      f(dout, y.lock()->value);
+    });
+  } else {
+    Tape::active().record(op, out, std::forward<Backward>(backward));
+  }
+  return out;
+}
 
 }  // namespace xgrad

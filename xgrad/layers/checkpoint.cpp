@@ -29,15 +29,29 @@ fs::path normalised(const std::string& dir, const char* who) {
   return p;
 }
 
-std::string file_name(const NamedParameter& p) { return p.name + ".npy"; }
+// One file of a checkpoint: a parameter's value or a buffer, by dotted path.
+struct Entry {
+  std::string name;
+  Tensor* value;
+};
 
-void check_names(const std::vector<NamedParameter>& params, const char* who) {
-  std::set<std::string> seen;
-  for (const auto& p : params) {
-    XGRAD_CHECK(!p.name.empty() && p.name.find('/') == std::string::npos && p.name != "." && p.name != "..", who,
-          ": parameter name '", p.name, "' cannot be used as a file name");
-    XGRAD_CHECK(seen.insert(p.name).second, who, ": two parameters are both named '", p.name, "'");
+std::string file_name(const Entry& e) { return e.name + ".npy"; }
+
+// The model's parameters, then its buffers; names checked to be usable and unique file names.
+std::vector<Entry> entries(Layer& model, const char* who) {
+  std::vector<Entry> all;
+  for (auto& p : model.parameters()) {
+    Variable v = p.variable;  // a handle: value() is the model's own tensor
+    all.push_back({p.name, &v.value()});
   }
+  for (auto& b : model.buffers()) all.push_back({b.name, b.tensor});
+  std::set<std::string> seen;
+  for (const auto& e : all) {
+    XGRAD_CHECK(!e.name.empty() && e.name.find('/') == std::string::npos && e.name != "." && e.name != "..", who,
+                ": parameter or buffer name '", e.name, "' cannot be used as a file name");
+    XGRAD_CHECK(seen.insert(e.name).second, who, ": two parameters or buffers are both named '", e.name, "'");
+  }
+  return all;
 }
 
 // Flushes a file or directory to stable storage.
@@ -93,8 +107,7 @@ void replace_directory(const fs::path& fresh, const fs::path& target, const fs::
 void save_checkpoint(Layer& model, const std::string& dir) { save_checkpoint(model, dir, nullptr); }
 
 void save_checkpoint(Layer& model, const std::string& dir, const CheckpointFileHook& after_each_file) {
-  const auto params = model.parameters();
-  check_names(params, "save_checkpoint");
+  const auto params = entries(model, "save_checkpoint");
   const fs::path target = normalised(dir, "save_checkpoint");
   const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::error_code ec;
@@ -113,7 +126,7 @@ void save_checkpoint(Layer& model, const std::string& dir, const CheckpointFileH
     std::size_t written = 0;
     for (const auto& p : params) {
       const fs::path file = tmp / file_name(p);
-      save_npy<float>(file.string(), p.variable.value());
+      save_npy<float>(file.string(), *p.value);
       fsync_path(file, false);
       ++written;
       if (after_each_file) after_each_file(file_name(p), written);
@@ -127,8 +140,7 @@ void save_checkpoint(Layer& model, const std::string& dir, const CheckpointFileH
 }
 
 void load_checkpoint(Layer& model, const std::string& dir) {
-  const auto params = model.parameters();
-  check_names(params, "load_checkpoint");
+  const auto params = entries(model, "load_checkpoint");
   const fs::path root = normalised(dir, "load_checkpoint");
   const std::string where = "load_checkpoint(" + root.string() + ")";
 
@@ -156,8 +168,8 @@ void load_checkpoint(Layer& model, const std::string& dir) {
   for (const auto& name : present) {
     if (!expected.count(name)) extra += (extra.empty() ? "" : ", ") + name;
   }
-  XGRAD_CHECK(missing.empty(), where, ": missing parameter file(s): ", missing);
-  XGRAD_CHECK(extra.empty(), where, ": unexpected file(s) not matching any parameter: ", extra);
+  XGRAD_CHECK(missing.empty(), where, ": missing parameter or buffer file(s): ", missing);
+  XGRAD_CHECK(extra.empty(), where, ": unexpected file(s) not matching any parameter or buffer: ", extra);
 
   // Read and validate everything before touching the model.
   std::vector<Tensor> loaded;
@@ -167,18 +179,15 @@ void load_checkpoint(Layer& model, const std::string& dir) {
     try {
       const NpyHeader header = read_npy_header(path);
       XGRAD_CHECK(header.dtype == "<f4", "dtype is '", header.dtype, "', expected '<f4' (float32)");
-      const Shape expected_shape = p.variable.shape();
-      XGRAD_CHECK(header.shape == expected_shape, "shape is ", shape_str(header.shape), ", parameter ", p.name,
-            " expects ", shape_str(expected_shape));
+      const Shape expected_shape(p.value->shape().begin(), p.value->shape().end());
+      XGRAD_CHECK(header.shape == expected_shape, "shape is ", shape_str(header.shape), ", ", p.name, " expects ",
+                  shape_str(expected_shape));
       loaded.push_back(load_npy<float>(path));
     } catch (const Error& e) {
       throw Error(cat(where, ": ", file_name(p), ": ", e.what()));
     }
   }
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    Variable v = params[i].variable;  // a handle to the model's own parameter
-    v.value() = std::move(loaded[i]);
-  }
+  for (std::size_t i = 0; i < params.size(); ++i) *params[i].value = std::move(loaded[i]);
 }
 
 }  // namespace xgrad

@@ -1,6 +1,6 @@
 #pragma once
-// Checkpoints: a directory of float32 .npy files, one per parameter, named by the parameter's
-// dotted path ("0.weight.npy", "17.bias.npy") and stored in PyTorch's layouts (conv weight
+// Checkpoints: a directory of float32 .npy files, one per parameter and one per buffer, named
+// by its dotted path ("0.weight.npy", "17.bias.npy", "bn.running_mean.npy") and stored in PyTorch's layouts (conv weight
 // OIHW, linear weight [out, in]), so a PyTorch state_dict saved key by key with numpy loads
 // here and the other way round.
 //
@@ -21,15 +21,15 @@
 
 namespace xgrad {
 
-// requires: the model's parameter names are unique and usable as file names.
-// ensures: on success <dir> holds exactly the model's parameters; on failure (an exception)
+// requires: the model's parameter and buffer names are unique and usable as file names.
+// ensures: on success <dir> holds exactly the model's parameters and buffers; on failure (an exception)
 //          <dir> is unchanged and the temporary directory has been removed.
 void save_checkpoint(Layer& model, const std::string& dir);
 
 // requires: <dir> was written by save_checkpoint (or equivalently by numpy) for a model with
 //           the same parameter names and shapes.
-// ensures: on success every parameter's value is replaced bit-exactly; on failure no
-//          parameter has changed.
+// ensures: on success every parameter's value and every buffer is replaced bit-exactly; on
+//          failure none has changed.
 void load_checkpoint(Layer& model, const std::string& dir);
 
 // save_checkpoint with a hook called after each parameter file is written to the temporary

@@ -116,14 +116,7 @@ void split_k_gemm(bool trans_a, bool trans_b, std::size_t m_, std::size_t n_, st
   }
 }
 
-std::string describe_args(std::size_t in, std::size_t out, std::size_t k, std::size_t s, std::size_t p,
-                          std::size_t g, bool bias) {
-  return cat("Conv2d(", in, ", ", out, ", kernel_size=", k, ", stride=", s, ", padding=", p, ", groups=", g,
-             ", bias=", bias ? "true" : "false", ")");
-}
-
-void check_args(const std::string& who, std::size_t in, std::size_t out, std::size_t k, std::size_t s,
-                std::size_t g) {
+void check_args(const char* who, std::size_t in, std::size_t out, std::size_t k, std::size_t s, std::size_t g) {
   XGRAD_CHECK(in >= 1, who, ": in_channels must be >= 1, got ", in);
   XGRAD_CHECK(out >= 1, who, ": out_channels must be >= 1, got ", out);
   XGRAD_CHECK(k >= 1, who, ": kernel_size must be >= 1, got ", k);
@@ -140,7 +133,7 @@ void ensure_size(Tensor& t, std::size_t size) {
 
 }  // namespace
 
-Conv2dGeometry Conv2dGeometry::make(const std::string& who, const Shape& input, std::size_t in_channels,
+Conv2dGeometry Conv2dGeometry::make(const char* who, const Shape& input, std::size_t in_channels,
                                     std::size_t out_channels, std::size_t kernel_size, std::size_t stride,
                                     std::size_t padding, std::size_t groups) {
   check_args(who, in_channels, out_channels, kernel_size, stride, groups);
@@ -428,69 +421,76 @@ template void conv2d_backward<double>(const double*, const double*, const double
 
 }  // namespace kernels
 
-Conv2d::Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel_size, std::size_t stride,
-               std::size_t padding, std::size_t groups, bool bias)
-    : Conv2d(in_channels, out_channels, kernel_size, stride, padding, groups, bias, global_rng()) {}
+namespace functional {
 
-Conv2d::Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel_size, std::size_t stride,
-               std::size_t padding, std::size_t groups, bool bias, Rng& rng)
-    : in_(in_channels),
-      out_(out_channels),
-      kernel_(kernel_size),
-      stride_(stride),
-      padding_(padding),
-      groups_(groups),
-      cols_(std::make_shared<Tensor>()),
-      scratch_(std::make_shared<Tensor>()) {
-  check_args(describe_args(in_channels, out_channels, kernel_size, stride, padding, groups, bias), in_channels,
-             out_channels, kernel_size, stride, groups);
-  const std::size_t fan = in_ / groups_ * kernel_ * kernel_;
+Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias, const Conv2dFuncOptions& options,
+                Conv2dWorkspace* workspace) {
+  XGRAD_CHECK(x.defined(), "Conv2d: undefined input");
+  XGRAD_CHECK(weight.defined(), "Conv2d: undefined weight");
+  const Shape ws = weight.shape();
+  XGRAD_CHECK(ws.size() == 4 && ws[2] == ws[3], "Conv2d: weight must be (out_channels, in_channels / groups, K, K), got ",
+              shape_str(ws));
+  const std::size_t groups = options.groups();
+  XGRAD_CHECK(groups >= 1, "Conv2d: groups must be >= 1, got ", groups);
+  XGRAD_CHECK(!bias.defined() || bias.shape() == Shape{ws[0]}, "Conv2d: bias must be (", ws[0],
+              ") for a weight ", shape_str(ws), ", got ", shape_str(bias.shape()));
+  const Conv2dGeometry g = Conv2dGeometry::make("Conv2d", x.shape(), ws[1] * groups, ws[0], ws[2], options.stride(),
+                                                options.padding(), groups);
+  Conv2dWorkspace fresh;
+  Conv2dWorkspace& work = workspace != nullptr ? *workspace : fresh;
+  // A pending backward still holds the previous cols: leave it to that backward.
+  if (work.cols == nullptr || work.cols.use_count() > 1) work.cols = std::make_shared<Tensor>();
+  if (work.scratch == nullptr) work.scratch = std::make_shared<Tensor>();
+  ensure_size(*work.cols, g.cols_size());
+  Tensor y = empty(g.output_shape());
+  kernels::conv2d_forward<float>(x.value().data(), weight.value().data(),
+                                 bias.defined() ? bias.value().data() : nullptr, y.data(), work.cols->data(), g);
+  // cols is kept only when dw is wanted; x's data is not needed (only its grad buffer).
+  std::shared_ptr<Tensor> cols = weight.requires_grad() ? work.cols : nullptr;
+  auto backward = [x, w = weight, b = bias, cols, scratch = work.scratch, g](const Tensor& dy) mutable {
+    float* dx = x.requires_grad() ? x.grad_buffer().data() : nullptr;
+    float* dw = w.requires_grad() ? w.grad_buffer().data() : nullptr;
+    float* db = b.defined() && b.requires_grad() ? b.grad_buffer().data() : nullptr;
+    ensure_size(*scratch, g.scratch_size());
+    kernels::conv2d_backward<float>(dy.data(), w.value().data(), cols ? cols->data() : nullptr, dx, dw, db,
+                                    scratch->data(), g);
+  };
+  return bias.defined() ? record_op("Conv2d", std::move(y), {x, weight, bias}, std::move(backward))
+                        : record_op("Conv2d", std::move(y), {x, weight}, std::move(backward));
+}
+
+}  // namespace functional
+
+Conv2d::Conv2d(const Conv2dOptions& options, Rng& rng) : options_(options) {
+  check_args(repr().c_str(), options.in_channels(), options.out_channels(), options.kernel_size(), options.stride(),
+             options.groups());
+  const std::size_t in = options.in_channels(), out = options.out_channels(), k = options.kernel_size();
+  const std::size_t fan = in / options.groups() * k * k;
   const double bound = 1.0 / std::sqrt(static_cast<double>(fan));
-  Tensor w = empty({out_, in_ / groups_, kernel_, kernel_});
+  Tensor w = empty({out, in / options.groups(), k, k});
   rng.fill_uniform(w, -bound, bound);
-  weight_ = Variable(std::move(w), true, "weight");
-  if (bias) {
-    Tensor b = empty({out_});
+  weight_ = register_parameter("weight", Variable(std::move(w)));
+  if (options.bias()) {
+    Tensor b = empty({out});
     rng.fill_uniform(b, -bound, bound);
-    bias_ = Variable(std::move(b), true, "bias");
+    bias_ = register_parameter("bias", Variable(std::move(b)));
   }
 }
 
 Variable Conv2d::forward(const Variable& x) {
-  XGRAD_CHECK(x.defined(), describe(), ": undefined input");
-  const Conv2dGeometry g =
-      Conv2dGeometry::make(describe(), x.shape(), in_, out_, kernel_, stride_, padding_, groups_);
-  // A pending backward still holds the previous cols: leave it to that backward.
-  if (cols_.use_count() > 1) cols_ = std::make_shared<Tensor>();
-  ensure_size(*cols_, g.cols_size());
-  Tensor y = empty(g.output_shape());
-  kernels::conv2d_forward<float>(x.value().data(), weight_.value().data(),
-                                 bias_.defined() ? bias_.value().data() : nullptr, y.data(), cols_->data(), g);
-  Variable out = bias_.defined() ? make_output("Conv2d", std::move(y), {x, weight_, bias_})
-                                 : make_output("Conv2d", std::move(y), {x, weight_});
-  if (out.requires_grad()) {
-    // cols is kept only when dw is wanted; x's data is not needed (only its grad buffer).
-    std::shared_ptr<Tensor> cols = weight_.requires_grad() ? cols_ : nullptr;
-    Tape::active().record("Conv2d", out, [x, w = weight_, b = bias_, cols, scratch = scratch_, g](const Tensor& dy) mutable {
-      float* dx = x.requires_grad() ? x.grad_buffer().data() : nullptr;
-      float* dw = w.requires_grad() ? w.grad_buffer().data() : nullptr;
-      float* db = b.defined() && b.requires_grad() ? b.grad_buffer().data() : nullptr;
-      ensure_size(*scratch, g.scratch_size());
-      kernels::conv2d_backward<float>(dy.data(), w.value().data(), cols ? cols->data() : nullptr, dx, dw, db,
-                                      scratch->data(), g);
-    });
+  const Conv2dOptions& o = options_;
+  try {
+    return functional::conv2d(x, weight_, bias_, Conv2dFuncOptions().stride(o.stride()).padding(o.padding()).groups(o.groups()),
+                              &workspace_);
+  } catch (const Error& e) {
+    rethrow_naming_layer(e, "Conv2d");
   }
-  return out;
 }
 
-std::vector<NamedParameter> Conv2d::parameters() {
-  std::vector<NamedParameter> p{{"weight", weight_}};
-  if (bias_.defined()) p.push_back({"bias", bias_});
-  return p;
-}
-
-std::string Conv2d::describe() const {
-  return describe_args(in_, out_, kernel_, stride_, padding_, groups_, bias_.defined());
+std::string Conv2d::repr() const {
+  const Conv2dOptions& o = options_;
+  return cat("Conv2d(", o.in_channels(), ", ", o.out_channels(), ", kernel_size=", o.kernel_size(), ", stride=",
+             o.stride(), ", padding=", o.padding(), ", groups=", o.groups(), ", bias=", o.bias() ? "true" : "false", ")");
 }
 
 }  // namespace xgrad

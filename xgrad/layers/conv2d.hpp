@@ -20,7 +20,7 @@
 namespace xgrad {
 
 // The sizes of one convolution. make() validates them and computes OH, OW; `who` names the
-// caller in the error (e.g. "Conv2d(3, 24, kernel_size=5, ...)").
+// caller in the error (e.g. "Conv2d").
 struct Conv2dGeometry {
   std::size_t N = 0, C = 0, H = 0, W = 0;  // input (N, C, H, W)
   std::size_t O = 0, K = 1, S = 1, P = 0, G = 1;
@@ -29,7 +29,7 @@ struct Conv2dGeometry {
   // Throws xgrad::Error naming `who`, the argument and the shapes when: the input is not 4-D,
   // its channels differ from in_channels, a size is zero, stride is 0, groups does not divide
   // the channels, or the kernel is larger than the padded input.
-  static Conv2dGeometry make(const std::string& who, const Shape& input, std::size_t in_channels,
+  static Conv2dGeometry make(const char* who, const Shape& input, std::size_t in_channels,
                              std::size_t out_channels, std::size_t kernel_size, std::size_t stride,
                              std::size_t padding, std::size_t groups);
 
@@ -69,35 +69,88 @@ void conv2d_backward(const T* dy, const T* w, const T* cols, T* dx, T* dw, T* db
 
 }  // namespace kernels
 
+// Conv2d's settings: the sizes are required (positional), the rest named, as
+//   Conv2dOptions(24, 64, 5).stride(1).padding(2).groups(2)
+class Conv2dOptions {
+ public:
+  Conv2dOptions(std::size_t in_channels, std::size_t out_channels, std::size_t kernel_size)
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
+
+  std::size_t in_channels() const { return in_channels_; }
+  std::size_t out_channels() const { return out_channels_; }
+  std::size_t kernel_size() const { return kernel_size_; }
+  Conv2dOptions& stride(std::size_t stride) { stride_ = stride; return *this; }
+  std::size_t stride() const { return stride_; }
+  Conv2dOptions& padding(std::size_t padding) { padding_ = padding; return *this; }
+  std::size_t padding() const { return padding_; }
+  Conv2dOptions& groups(std::size_t groups) { groups_ = groups; return *this; }
+  std::size_t groups() const { return groups_; }
+  Conv2dOptions& bias(bool bias) { bias_ = bias; return *this; }
+  bool bias() const { return bias_; }
+
+ private:
+  std::size_t in_channels_, out_channels_, kernel_size_;
+  std::size_t stride_ = 1, padding_ = 0, groups_ = 1;
+  bool bias_ = true;
+};
+
+// The functional form's settings (the sizes come from the weight):
+//   Conv2dFuncOptions().stride(2).padding(2)
+class Conv2dFuncOptions {
+ public:
+  Conv2dFuncOptions& stride(std::size_t stride) { stride_ = stride; return *this; }
+  std::size_t stride() const { return stride_; }
+  Conv2dFuncOptions& padding(std::size_t padding) { padding_ = padding; return *this; }
+  std::size_t padding() const { return padding_; }
+  Conv2dFuncOptions& groups(std::size_t groups) { groups_ = groups; return *this; }
+  std::size_t groups() const { return groups_; }
+
+ private:
+  std::size_t stride_ = 1, padding_ = 0, groups_ = 1;
+};
+
+// Buffers a convolution reuses from call to call (a Conv2d layer keeps one), reallocated only
+// when the shape changes. cols is the one large saved tensor: C*K*K * N*OH*OW floats (e.g.
+// 75 x 65536 = 19.7 MB for a 3->24 k5 s2 conv on a 64 x 3 x 64 x 64 batch). A recorded backward
+// holds its own reference, so a second call before backward (a layer applied twice) allocates
+// a fresh one instead of overwriting it.
+struct Conv2dWorkspace {
+  std::shared_ptr<Tensor> cols;     // (G*R, L)
+  std::shared_ptr<Tensor> scratch;  // (O, L): dy regrouped by channel, in backward
+};
+
+namespace functional {
+
+// y = conv2d(x (N, C, H, W), weight (O, C/G, K, K), bias (O) or undefined) -> (N, O, OH, OW).
+// Throws xgrad::Error naming Conv2d, the argument and the shapes for a bad input, weight or
+// bias. workspace: buffers to reuse across calls (none: fresh ones each call).
+Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
+                const Conv2dFuncOptions& options = {}, Conv2dWorkspace* workspace = nullptr);
+
+}  // namespace functional
+
 class Conv2d : public Layer {
  public:
   // weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = Cg*K*K, as PyTorch's default
-  // initialisation, drawn from `rng` (the global generator when omitted).
-  Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel_size, std::size_t stride = 1,
-         std::size_t padding = 0, std::size_t groups = 1, bool bias = true);
-  Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel_size, std::size_t stride,
-         std::size_t padding, std::size_t groups, bool bias, Rng& rng);
+  // initialisation, drawn from `rng` (the global generator by default).
+  explicit Conv2d(const Conv2dOptions& options, Rng& rng = global_rng());
+  Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel_size)
+      : Conv2d(Conv2dOptions(in_channels, out_channels, kernel_size)) {}
 
   // x: (N, C, H, W) -> (N, O, OH, OW)
   Variable forward(const Variable& x) override;
-  std::vector<NamedParameter> parameters() override;
   // "Conv2d(3, 24, kernel_size=5, stride=2, padding=2, groups=1, bias=true)"
-  std::string describe() const override;
+  std::string repr() const override;
 
+  const Conv2dOptions& options() const { return options_; }
   Variable& weight() { return weight_; }
   Variable& bias() { return bias_; }
 
  private:
-  std::size_t in_, out_, kernel_, stride_, padding_, groups_;
+  Conv2dOptions options_;
   Variable weight_;  // (O, Cg, K, K)
   Variable bias_;    // (O), undefined without bias
-  // Buffers reused across steps (reallocated only when the input shape changes). cols_ is the
-  // one large saved tensor: C*K*K * N*OH*OW floats (e.g. 75 x 65536 = 19.7 MB for a 3->24 k5 s2
-  // conv on a 64 x 3 x 64 x 64 batch). A recorded backward holds its own reference, so a second
-  // forward before backward (a layer applied twice) allocates a fresh one instead of
-  // overwriting it.
-  std::shared_ptr<Tensor> cols_;     // (G*R, L)
-  std::shared_ptr<Tensor> scratch_;  // (O, L): dy regrouped by channel, in backward
+  Conv2dWorkspace workspace_;
 };
 
 }  // namespace xgrad

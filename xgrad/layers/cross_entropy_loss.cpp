@@ -89,7 +89,9 @@ template void cross_entropy_backward<double>(const double*, const std::int64_t*,
 
 }  // namespace kernels
 
-Variable CrossEntropyLoss::forward(const Variable& logits, const std::vector<std::int64_t>& labels) {
+namespace functional {
+
+Variable cross_entropy(const Variable& logits, const std::vector<std::int64_t>& labels) {
   XGRAD_CHECK(logits.defined(), "CrossEntropyLoss: undefined logits");
   const Shape s = logits.shape();
   kernels::validate_cross_entropy(s, labels);
@@ -104,14 +106,16 @@ Variable CrossEntropyLoss::forward(const Variable& logits, const std::vector<std
     }
     throw Error(cat("CrossEntropyLoss: the loss is non-finite (", loss, ") for finite logits ", shape_str(s)));
   }
-  Variable out = make_output("CrossEntropyLoss", full<float>({}, loss), {logits});
-  if (out.requires_grad()) {
-    Tape::active().record("CrossEntropyLoss", out, [logits, labels, N, K](const Tensor& dout) mutable {
-      kernels::cross_entropy_backward<float>(logits.value().data(), labels.data(), dout(), logits.grad_buffer().data(),
-                                             N, K);
-    });
-  }
-  return out;
+  return record_op("CrossEntropyLoss", full<float>({}, loss), {logits}, [logits, labels, N, K](const Tensor& dout) mutable {
+    kernels::cross_entropy_backward<float>(logits.value().data(), labels.data(), dout(), logits.grad_buffer().data(), N,
+                                           K);
+  });
+}
+
+}  // namespace functional
+
+Variable CrossEntropyLoss::forward(const Variable& logits, const std::vector<std::int64_t>& labels) {
+  return functional::cross_entropy(logits, labels);
 }
 
 }  // namespace xgrad

@@ -33,15 +33,22 @@ void cross_entropy_backward(const T* logits, const std::int64_t* labels, T dloss
 
 }  // namespace kernels
 
+namespace functional {
+
+// logits (N, K), labels N values in [0, K) -> the mean loss, a scalar of shape ().
+// A non-finite loss throws xgrad::Error naming the first non-finite logit, if any.
+Variable cross_entropy(const Variable& logits, const std::vector<std::int64_t>& labels);
+
+}  // namespace functional
+
+// The loss as an object, like PyTorch's nn.CrossEntropyLoss(): functional::cross_entropy.
 class CrossEntropyLoss {
  public:
-  // logits (N, K), labels N values in [0, K) -> a scalar of shape ().
-  // A non-finite loss throws xgrad::Error naming the first non-finite logit, if any.
   Variable forward(const Variable& logits, const std::vector<std::int64_t>& labels);
   Variable operator()(const Variable& logits, const std::vector<std::int64_t>& labels) {
     return forward(logits, labels);
   }
-  std::string describe() const { return "CrossEntropyLoss()"; }
+  std::string repr() const { return "CrossEntropyLoss()"; }
 };
 
 }  // namespace xgrad

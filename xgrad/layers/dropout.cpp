@@ -80,22 +80,28 @@ void Dropout::set_seed(std::uint64_t seed) {
   calls_ = 0;
 }
 
-Variable Dropout::forward(const Variable& x) {
-  XGRAD_CHECK(x.defined(), describe(), ": undefined input");
-  if (!training_ || p_ == 0.0) return x;
-  const DropoutMask mask{p_, seed_, calls_++};
+namespace functional {
+
+Variable dropout(const Variable& x, const DropoutMask& mask, bool training) {
+  XGRAD_CHECK(x.defined(), "Dropout: undefined input");
+  XGRAD_CHECK(std::isfinite(mask.p) && mask.p >= 0.0 && mask.p < 1.0, "Dropout: p must be in [0, 1), got ", mask.p);
+  if (!training || mask.p == 0.0) return x;
   Tensor y = empty(x.shape());
   kernels::dropout_forward<float>(x.value().data(), y.data(), y.size(), mask);
-  Variable out = make_output("Dropout", std::move(y), {x});
-  if (out.requires_grad()) {
-    // Nothing saved: backward regenerates the mask from (seed, call).
-    Tape::active().record("Dropout", out, [x, mask](const Tensor& dy) mutable {
-      kernels::dropout_backward<float>(dy.data(), x.grad_buffer().data(), dy.size(), mask);
-    });
-  }
-  return out;
+  // Nothing saved: backward regenerates the mask from (seed, call).
+  return record_op("Dropout", std::move(y), {x}, [x, mask](const Tensor& dy) mutable {
+    kernels::dropout_backward<float>(dy.data(), x.grad_buffer().data(), dy.size(), mask);
+  });
 }
 
-std::string Dropout::describe() const { return cat("Dropout(p=", p_, ")"); }
+}  // namespace functional
+
+Variable Dropout::forward(const Variable& x) {
+  XGRAD_CHECK(x.defined(), repr(), ": undefined input");
+  if (!training_ || p_ == 0.0) return x;
+  return functional::dropout(x, DropoutMask{p_, seed_, calls_++});
+}
+
+std::string Dropout::repr() const { return cat("Dropout(p=", p_, ")"); }
 
 }  // namespace xgrad

@@ -37,6 +37,14 @@ void dropout_backward(const T* dy, T* dx, std::size_t count, const DropoutMask& 
 
 }  // namespace kernels
 
+namespace functional {
+
+// Inverted dropout of x under `mask` when training (and p > 0); otherwise x itself, recording
+// nothing. Any shape.
+Variable dropout(const Variable& x, const DropoutMask& mask, bool training = true);
+
+}  // namespace functional
+
 class Dropout : public Layer {
  public:
   // p in [0, 1), else xgrad::Error.
@@ -45,7 +53,7 @@ class Dropout : public Layer {
   // Any shape; the output has the input's shape.
   Variable forward(const Variable& x) override;
   // "Dropout(p=0.5)"
-  std::string describe() const override;
+  std::string repr() const override;
 
   // Restarts the mask sequence: the next training forward draws the same mask as the first
   // one after construction with this seed.

@@ -11,7 +11,7 @@ class Flatten : public Layer {
  public:
   // x of rank >= 1 (a rank-1 input (N) becomes (N, 1)).
   Variable forward(const Variable& x) override;
-  std::string describe() const override { return "Flatten()"; }
+  std::string repr() const override { return "Flatten()"; }
 };
 
 }  // namespace xgrad

@@ -8,17 +8,24 @@
 
 namespace xgrad {
 
+namespace functional {
+
+// y (N, O) = x (N, I) weight^T (O, I) + bias (O); bias may be undefined. Throws xgrad::Error
+// naming Linear and the shapes when they do not fit.
+Variable linear(const Variable& x, const Variable& weight, const Variable& bias);
+
+}  // namespace functional
+
 class Linear : public Layer {
  public:
   // Weights initialised as PyTorch does: U(-1/sqrt(I), 1/sqrt(I)) for weight and bias,
-  // drawn from `rng` (the global generator when omitted).
-  Linear(std::size_t in_features, std::size_t out_features, bool bias = true);
-  Linear(std::size_t in_features, std::size_t out_features, bool bias, Rng& rng);
+  // drawn from `rng` (the global generator by default).
+  Linear(std::size_t in_features, std::size_t out_features, bool bias = true, Rng& rng = global_rng());
 
   // x: (N, I) -> (N, O)
   Variable forward(const Variable& x) override;
-  std::vector<NamedParameter> parameters() override;
-  std::string describe() const override;
+  // "Linear(in_features=4, out_features=8, bias=true)"
+  std::string repr() const override;
 
   Variable& weight() { return weight_; }
   Variable& bias() { return bias_; }

@@ -18,21 +18,21 @@ constexpr const char* kLayer = "LocalResponseNorm";
 }  // namespace
 
 void validate_lrn_options(const LrnOptions& o) {
-  XGRAD_CHECK(o.size >= 1, kLayer, ": size must be >= 1, got ", o.size);
-  XGRAD_CHECK(std::isfinite(o.alpha), kLayer, ": alpha must be finite, got ", o.alpha);
-  XGRAD_CHECK(std::isfinite(o.beta), kLayer, ": beta must be finite, got ", o.beta);
-  XGRAD_CHECK(std::isfinite(o.k), kLayer, ": k must be finite, got ", o.k);
-  XGRAD_CHECK(o.alpha >= 0, kLayer, ": alpha must be >= 0, got ", o.alpha);
-  XGRAD_CHECK(o.k >= 0, kLayer, ": k must be >= 0, got ", o.k);
-  XGRAD_CHECK(o.k > 0 || o.alpha > 0, kLayer,
+  XGRAD_CHECK(o.size() >= 1, kLayer, ": size must be >= 1, got ", o.size());
+  XGRAD_CHECK(std::isfinite(o.alpha()), kLayer, ": alpha must be finite, got ", o.alpha());
+  XGRAD_CHECK(std::isfinite(o.beta()), kLayer, ": beta must be finite, got ", o.beta());
+  XGRAD_CHECK(std::isfinite(o.k()), kLayer, ": k must be finite, got ", o.k());
+  XGRAD_CHECK(o.alpha() >= 0, kLayer, ": alpha must be >= 0, got ", o.alpha());
+  XGRAD_CHECK(o.k() >= 0, kLayer, ": k must be >= 0, got ", o.k());
+  XGRAD_CHECK(o.k() > 0 || o.alpha() > 0, kLayer,
         ": k and alpha are both 0, so the divisor k + alpha/n * sum(x^2) is 0");
-  XGRAD_CHECK(o.mode == LrnMode::AcrossChannels || o.mode == LrnMode::WithinChannel, kLayer,
+  XGRAD_CHECK(o.mode() == LrnMode::AcrossChannels || o.mode() == LrnMode::WithinChannel, kLayer,
         ": unknown mode");
 }
 
 void validate_lrn_input(const LrnOptions& o, const std::vector<std::size_t>& shape) {
   validate_lrn_options(o);
-  if (o.mode == LrnMode::WithinChannel) {
+  if (o.mode() == LrnMode::WithinChannel) {
     XGRAD_CHECK(shape.size() == 4, kLayer, ": mode=within_channel needs a 4-D input (N, C, H, W), got ",
           shape_str(shape));
   } else {
@@ -63,34 +63,33 @@ xt::xarray<T> local_response_norm_backward(const xt::xarray<T>& x, const xt::xar
   return dx;
 }
 
-LocalResponseNorm::LocalResponseNorm(std::int64_t size, double alpha, double beta, double k,
-                                     LrnMode mode)
-    : options_{size, alpha, beta, k, mode} {
-  validate_lrn_options(options_);
-}
+namespace functional {
 
-Variable LocalResponseNorm::forward(const Variable& x) {
-  XGRAD_CHECK(x.defined(), describe(), ": undefined input");
+Variable local_response_norm(const Variable& x, const LrnOptions& options) {
+  XGRAD_CHECK(x.defined(), kLayer, ": undefined input");
   const Shape shape = x.shape();
-  validate_lrn_input(options_, shape);
+  validate_lrn_input(options, shape);
   Tensor y = empty(shape);
-  lrn_forward(x.value().data(), y.data(), shape, options_);
-  Variable out = make_output("LocalResponseNorm", std::move(y), {x});
-  if (out.requires_grad()) {
-    // Captures only the input handle: s is recomputed from x in the backward.
-    Tape::active().record("LocalResponseNorm", out, [x, shape, options = options_](const Tensor& dy) mutable {
-      if (!x.requires_grad()) return;
-      lrn_backward(x.value().data(), dy.data(), x.grad_buffer().data(), shape, options,
-                   /*accumulate=*/true);
-    });
-  }
-  return out;
+  lrn_forward(x.value().data(), y.data(), shape, options);
+  // Captures only the input handle: s is recomputed from x in the backward.
+  return record_op(kLayer, std::move(y), {x}, [x, shape, options](const Tensor& dy) mutable {
+    if (!x.requires_grad()) return;
+    lrn_backward(x.value().data(), dy.data(), x.grad_buffer().data(), shape, options, /*accumulate=*/true);
+  });
 }
 
-std::string LocalResponseNorm::describe() const {
-  return cat("LocalResponseNorm(size=", options_.size, ", alpha=", options_.alpha,
-             ", beta=", options_.beta, ", k=", options_.k,
-             options_.mode == LrnMode::WithinChannel ? ", mode=within_channel" : "", ")");
+}  // namespace functional
+
+LocalResponseNorm::LocalResponseNorm(const LrnOptions& options) : options_(options) { validate_lrn_options(options_); }
+
+LocalResponseNorm::LocalResponseNorm(std::int64_t size) : LocalResponseNorm(LrnOptions{size}) {}
+
+Variable LocalResponseNorm::forward(const Variable& x) { return functional::local_response_norm(x, options_); }
+
+std::string LocalResponseNorm::repr() const {
+  return cat("LocalResponseNorm(size=", options_.size(), ", alpha=", options_.alpha(),
+             ", beta=", options_.beta(), ", k=", options_.k(),
+             options_.mode() == LrnMode::WithinChannel ? ", mode=within_channel" : "", ")");
 }
 
 #define XGRAD_LRN_INSTANTIATE(T)                                                              \

@@ -27,14 +27,30 @@ namespace xgrad {
 
 enum class LrnMode { AcrossChannels, WithinChannel };
 
-struct LrnOptions {
-  std::int64_t size;  // window length n, >= 1
-  double alpha = 1e-4;
-  double beta = 0.75;
-  double k = 1.0;
-  LrnMode mode = LrnMode::AcrossChannels;
-};
+// LocalResponseNorm's settings: the window size is required, the rest named, as
+//   LrnOptions(5).alpha(1e-4).beta(0.75).k(2.0)
+class LrnOptions {
+ public:
+  LrnOptions(std::int64_t size) : size_(size) {}  // implicit, as PyTorch's: LrnOptions opts = 5
 
+  LrnOptions& size(std::int64_t size) { size_ = size; return *this; }
+  std::int64_t size() const { return size_; }  // window length n, >= 1
+  LrnOptions& alpha(double alpha) { alpha_ = alpha; return *this; }
+  double alpha() const { return alpha_; }
+  LrnOptions& beta(double beta) { beta_ = beta; return *this; }
+  double beta() const { return beta_; }
+  LrnOptions& k(double k) { k_ = k; return *this; }
+  double k() const { return k_; }
+  LrnOptions& mode(LrnMode mode) { mode_ = mode; return *this; }
+  LrnMode mode() const { return mode_; }
+
+ private:
+  std::int64_t size_;
+  double alpha_ = 1e-4;
+  double beta_ = 0.75;
+  double k_ = 1.0;
+  LrnMode mode_ = LrnMode::AcrossChannels;
+};
 // Throws xgrad::Error naming the parameter when: size < 1, alpha < 0, k < 0, k == 0 with
 // alpha == 0 (s would be 0), or any of alpha, beta, k is not finite.
 void validate_lrn_options(const LrnOptions& options);
@@ -66,19 +82,27 @@ template <class T>
 xt::xarray<T> local_response_norm_backward(const xt::xarray<T>& x, const xt::xarray<T>& dy,
                                            const LrnOptions& options);
 
-// The layer: (N, C, *) -> same shape (within channel: (N, C, H, W)). The forward saves
-// nothing but a handle to its input; the backward recomputes s from it and adds into the
-// input's gradient, so training holds no tensor beyond those the tape already has.
+namespace functional {
+
+// (N, C, *) -> same shape (within channel: (N, C, H, W)). The forward saves nothing but a
+// handle to its input; the backward recomputes s from it and adds into the input's gradient,
+// so training holds no tensor beyond those the tape already has. Throws xgrad::Error naming
+// LocalResponseNorm and the parameter or shape (see validate_lrn_input).
+Variable local_response_norm(const Variable& x, const LrnOptions& options);
+
+}  // namespace functional
+
+// The layer: functional::local_response_norm with fixed options.
 class LocalResponseNorm : public Layer {
  public:
   // Throws xgrad::Error when the options are invalid (see validate_lrn_options).
-  explicit LocalResponseNorm(std::int64_t size, double alpha = 1e-4, double beta = 0.75,
-                             double k = 1.0, LrnMode mode = LrnMode::AcrossChannels);
+  explicit LocalResponseNorm(const LrnOptions& options);
+  explicit LocalResponseNorm(std::int64_t size);
 
   Variable forward(const Variable& x) override;
   // "LocalResponseNorm(size=5, alpha=0.0001, beta=0.75, k=1)", with ", mode=within_channel"
   // appended in that mode.
-  std::string describe() const override;
+  std::string repr() const override;
 
   const LrnOptions& options() const { return options_; }
 

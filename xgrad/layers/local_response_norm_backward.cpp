@@ -13,7 +13,7 @@ void lrn_backward(const T* x, const T* dy, T* dx, const std::vector<std::size_t>
   validate_lrn_input(o, shape);
   if (is_empty(shape)) return;
   const Geometry g = geometry_of(shape);
-  switch (beta_kind(o.beta)) {
+  switch (beta_kind(o.beta())) {
     case BetaKind::ThreeQuarters:
       backward_impl<T, BetaKind::ThreeQuarters>(x, dy, dx, g, o, accumulate);
       break;

@@ -12,7 +12,7 @@ void lrn_forward(const T* x, T* y, const std::vector<std::size_t>& shape, const 
   validate_lrn_input(o, shape);
   if (is_empty(shape)) return;
   const Geometry g = geometry_of(shape);
-  switch (beta_kind(o.beta)) {
+  switch (beta_kind(o.beta())) {
     case BetaKind::ThreeQuarters: forward_impl<T, BetaKind::ThreeQuarters>(x, y, g, o); break;
     case BetaKind::Half: forward_impl<T, BetaKind::Half>(x, y, g, o); break;
     case BetaKind::One: forward_impl<T, BetaKind::One>(x, y, g, o); break;

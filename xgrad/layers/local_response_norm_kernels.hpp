@@ -859,20 +859,20 @@ inline Geometry geometry_of(const std::vector<std::size_t>& shape) {
 
 template <class T>
 Coefficients<T> coefficients_of(const LrnOptions& o) {
-  const double divisor = o.mode == LrnMode::WithinChannel
-                             ? static_cast<double>(o.size) * static_cast<double>(o.size)
-                             : static_cast<double>(o.size);
-  return {static_cast<T>(o.alpha / divisor), static_cast<T>(o.k),
-          static_cast<T>(2.0 * o.alpha * o.beta / divisor)};
+  const double divisor = o.mode() == LrnMode::WithinChannel
+                             ? static_cast<double>(o.size()) * static_cast<double>(o.size())
+                             : static_cast<double>(o.size());
+  return {static_cast<T>(o.alpha() / divisor), static_cast<T>(o.k()),
+          static_cast<T>(2.0 * o.alpha() * o.beta() / divisor)};
 }
 
 template <class T, BetaKind K>
 void forward_impl(const T* x, T* y, const Geometry& g, const LrnOptions& o) {
   const Coefficients<T> co = coefficients_of<T>(o);
-  const NegPow<T, K> pow{Batch<T>(static_cast<T>(-o.beta)),
-                         o.k >= static_cast<double>(std::numeric_limits<T>::min())};
-  if (o.mode == LrnMode::AcrossChannels && o.size <= kMaxDirect) {
-    switch (o.size) {
+  const NegPow<T, K> pow{Batch<T>(static_cast<T>(-o.beta())),
+                         o.k() >= static_cast<double>(std::numeric_limits<T>::min())};
+  if (o.mode() == LrnMode::AcrossChannels && o.size() <= kMaxDirect) {
+    switch (o.size()) {
       case 1: forward_columns<T, K, 1>(x, y, g.n, g.c, g.inner, co, pow); break;
       case 2: forward_columns<T, K, 2>(x, y, g.n, g.c, g.inner, co, pow); break;
       case 3: forward_columns<T, K, 3>(x, y, g.n, g.c, g.inner, co, pow); break;
@@ -882,10 +882,10 @@ void forward_impl(const T* x, T* y, const Geometry& g, const LrnOptions& o) {
       case 7: forward_columns<T, K, 7>(x, y, g.n, g.c, g.inner, co, pow); break;
       default: forward_columns<T, K, 8>(x, y, g.n, g.c, g.inner, co, pow); break;
     }
-  } else if (o.mode == LrnMode::AcrossChannels) {
+  } else if (o.mode() == LrnMode::AcrossChannels) {
     const Index blocks = blocks_per_sample(g.inner);
     const Index items = g.n * blocks;
-    const Window window = forward_window(o.size, g.c);
+    const Window window = forward_window(o.size(), g.c);
 #pragma omp parallel
     {
       RowWindowSum<T> sums;
@@ -901,8 +901,8 @@ void forward_impl(const T* x, T* y, const Geometry& g, const LrnOptions& o) {
     }
   } else {
     const Index items = g.n * g.c;
-    const Window window_h = forward_window(o.size, g.h);
-    const Window window_w = forward_window(o.size, g.w);
+    const Window window_h = forward_window(o.size(), g.h);
+    const Window window_w = forward_window(o.size(), g.w);
 #pragma omp parallel
     {
       RowWindowSum<T> sums;
@@ -921,11 +921,11 @@ template <class T, BetaKind K>
 void backward_impl(const T* x, const T* dy, T* dx, const Geometry& g, const LrnOptions& o,
                    bool accumulate) {
   const Coefficients<T> co = coefficients_of<T>(o);
-  const NegPow<T, K> pow{Batch<T>(static_cast<T>(-o.beta)),
-                         o.k >= static_cast<double>(std::numeric_limits<T>::min())};
-  if (o.mode == LrnMode::AcrossChannels && o.size <= kMaxDirect) {
+  const NegPow<T, K> pow{Batch<T>(static_cast<T>(-o.beta())),
+                         o.k() >= static_cast<double>(std::numeric_limits<T>::min())};
+  if (o.mode() == LrnMode::AcrossChannels && o.size() <= kMaxDirect) {
     const Index n = g.n, c = g.c, s = g.inner;
-    switch (o.size) {
+    switch (o.size()) {
       case 1: backward_columns<T, K, 1>(x, dy, dx, n, c, s, co, pow, accumulate); break;
       case 2: backward_columns<T, K, 2>(x, dy, dx, n, c, s, co, pow, accumulate); break;
       case 3: backward_columns<T, K, 3>(x, dy, dx, n, c, s, co, pow, accumulate); break;
@@ -935,11 +935,11 @@ void backward_impl(const T* x, const T* dy, T* dx, const Geometry& g, const LrnO
       case 7: backward_columns<T, K, 7>(x, dy, dx, n, c, s, co, pow, accumulate); break;
       default: backward_columns<T, K, 8>(x, dy, dx, n, c, s, co, pow, accumulate); break;
     }
-  } else if (o.mode == LrnMode::AcrossChannels) {
+  } else if (o.mode() == LrnMode::AcrossChannels) {
     const Index blocks = blocks_per_sample(g.inner);
     const Index items = g.n * blocks;
-    const Window window = forward_window(o.size, g.c);
-    const Window mirrored = mirrored_window(o.size, g.c);
+    const Window window = forward_window(o.size(), g.c);
+    const Window mirrored = mirrored_window(o.size(), g.c);
 #pragma omp parallel
     {
       RowWindowSum<T> sums_s, sums_t;
@@ -957,14 +957,14 @@ void backward_impl(const T* x, const T* dy, T* dx, const Geometry& g, const LrnO
     }
   } else {
     const Index items = g.n * g.c;
-    const Window window_h = forward_window(o.size, g.h);
-    const Window mirrored_h = mirrored_window(o.size, g.h);
+    const Window window_h = forward_window(o.size(), g.h);
+    const Window mirrored_h = mirrored_window(o.size(), g.h);
 #pragma omp parallel
     {
       RowWindowSum<T> sums_s, sums_t;
       AlignedVector<T> ring;
-      WidthWindowSum<T> filter_s(g.w, forward_window(o.size, g.w));
-      WidthWindowSum<T> filter_t(g.w, mirrored_window(o.size, g.w));
+      WidthWindowSum<T> filter_s(g.w, forward_window(o.size(), g.w));
+      WidthWindowSum<T> filter_t(g.w, mirrored_window(o.size(), g.w));
       // Items are (sample, channel) planes; each thread writes only its planes.
 #pragma omp for schedule(static)
       for (Index item = 0; item < items; ++item) {

@@ -25,7 +25,7 @@ constexpr Index kParallelWork = Index{1} << 15;
 
 }  // namespace
 
-MaxPool2dGeometry MaxPool2dGeometry::make(const std::string& who, const Shape& input, std::size_t kernel_size,
+MaxPool2dGeometry MaxPool2dGeometry::make(const char* who, const Shape& input, std::size_t kernel_size,
                                           std::size_t stride, std::size_t padding) {
   XGRAD_CHECK(kernel_size >= 1, who, ": kernel_size must be >= 1, got ", kernel_size);
   XGRAD_CHECK(stride >= 1, who, ": stride must be >= 1, got ", stride);
@@ -123,37 +123,47 @@ template void maxpool2d_backward<double>(const double*, const std::int32_t*, dou
 
 }  // namespace kernels
 
-MaxPool2d::MaxPool2d(std::size_t kernel_size, std::size_t stride, std::size_t padding)
-    : kernel_(kernel_size),
-      stride_(stride == 0 ? kernel_size : stride),
-      padding_(padding),
-      argmax_(std::make_shared<xt::xarray<std::int32_t>>()) {
-  XGRAD_CHECK(kernel_size >= 1, describe(), ": kernel_size must be >= 1, got ", kernel_size);
-  XGRAD_CHECK(padding <= kernel_size / 2, describe(), ": padding (", padding, ") must be at most half of kernel_size (",
-        kernel_size, ")");
+namespace functional {
+
+Variable max_pool2d(const Variable& x, const MaxPool2dOptions& options, MaxPool2dWorkspace* workspace) {
+  XGRAD_CHECK(x.defined(), "MaxPool2d: undefined input");
+  const MaxPool2dGeometry g =
+      MaxPool2dGeometry::make("MaxPool2d", x.shape(), options.kernel_size(), options.stride(), options.padding());
+  MaxPool2dWorkspace fresh;
+  MaxPool2dWorkspace& argmax = workspace != nullptr ? *workspace : fresh;
+  // A pending backward still holds the previous indices: leave them to it.
+  if (argmax == nullptr || argmax.use_count() > 1) argmax = std::make_shared<xt::xarray<std::int32_t>>();
+  const Shape out_shape = g.output_shape();
+  if (!std::equal(out_shape.begin(), out_shape.end(), argmax->shape().begin(), argmax->shape().end())) {
+    argmax->resize(out_shape);
+  }
+  Tensor y = empty(out_shape);
+  kernels::maxpool2d_forward<float>(x.value().data(), y.data(), argmax->data(), g);
+  return record_op("MaxPool2d", std::move(y), {x}, [x, argmax = argmax, g](const Tensor& dy) mutable {
+    kernels::maxpool2d_backward<float>(dy.data(), argmax->data(), x.grad_buffer().data(), g);
+  });
+}
+
+}  // namespace functional
+
+MaxPool2d::MaxPool2d(const MaxPool2dOptions& options) : options_(options) {
+  const std::size_t k = options.kernel_size();
+  XGRAD_CHECK(k >= 1, repr(), ": kernel_size must be >= 1, got ", k);
+  XGRAD_CHECK(options.padding() <= k / 2, repr(), ": padding (", options.padding(),
+              ") must be at most half of kernel_size (", k, ")");
 }
 
 Variable MaxPool2d::forward(const Variable& x) {
-  XGRAD_CHECK(x.defined(), describe(), ": undefined input");
-  const MaxPool2dGeometry g = MaxPool2dGeometry::make(describe(), x.shape(), kernel_, stride_, padding_);
-  if (argmax_.use_count() > 1) argmax_ = std::make_shared<xt::xarray<std::int32_t>>();
-  const Shape out_shape = g.output_shape();
-  if (!std::equal(out_shape.begin(), out_shape.end(), argmax_->shape().begin(), argmax_->shape().end())) {
-    argmax_->resize(out_shape);
+  try {
+    return functional::max_pool2d(x, options_, &argmax_);
+  } catch (const Error& e) {
+    rethrow_naming_layer(e, "MaxPool2d");
   }
-  Tensor y = empty(out_shape);
-  kernels::maxpool2d_forward<float>(x.value().data(), y.data(), argmax_->data(), g);
-  Variable out = make_output("MaxPool2d", std::move(y), {x});
-  if (out.requires_grad()) {
-    Tape::active().record("MaxPool2d", out, [x, argmax = argmax_, g](const Tensor& dy) mutable {
-      kernels::maxpool2d_backward<float>(dy.data(), argmax->data(), x.grad_buffer().data(), g);
-    });
-  }
-  return out;
 }
 
-std::string MaxPool2d::describe() const {
-  return cat("MaxPool2d(kernel_size=", kernel_, ", stride=", stride_, ", padding=", padding_, ")");
+std::string MaxPool2d::repr() const {
+  return cat("MaxPool2d(kernel_size=", options_.kernel_size(), ", stride=", options_.stride(), ", padding=",
+             options_.padding(), ")");
 }
 
 }  // namespace xgrad

@@ -25,7 +25,7 @@ struct MaxPool2dGeometry {
   // Throws xgrad::Error naming `who`, the argument and the shape when: the input is not 4-D,
   // a size is zero, kernel_size or stride is 0, padding > kernel_size / 2, or the kernel is
   // larger than the padded input.
-  static MaxPool2dGeometry make(const std::string& who, const Shape& input, std::size_t kernel_size,
+  static MaxPool2dGeometry make(const char* who, const Shape& input, std::size_t kernel_size,
                                 std::size_t stride, std::size_t padding);
   Shape output_shape() const { return {N, C, OH, OW}; }
 };
@@ -43,20 +43,51 @@ void maxpool2d_backward(const T* dy, const std::int32_t* argmax, T* dx, const Ma
 
 }  // namespace kernels
 
+// MaxPool2d's settings: MaxPool2dOptions(3).stride(2).padding(1). Stride 0 (the default)
+// means stride = kernel_size, as PyTorch's stride=None.
+class MaxPool2dOptions {
+ public:
+  explicit MaxPool2dOptions(std::size_t kernel_size) : kernel_size_(kernel_size) {}
+
+  std::size_t kernel_size() const { return kernel_size_; }
+  MaxPool2dOptions& stride(std::size_t stride) { stride_ = stride; return *this; }
+  // The effective stride (kernel_size when left at 0).
+  std::size_t stride() const { return stride_ == 0 ? kernel_size_ : stride_; }
+  MaxPool2dOptions& padding(std::size_t padding) { padding_ = padding; return *this; }
+  std::size_t padding() const { return padding_; }
+
+ private:
+  std::size_t kernel_size_, stride_ = 0, padding_ = 0;
+};
+
+// The argmax indices a pooling keeps for its backward (a MaxPool2d layer reuses one across
+// calls while no pending backward holds it).
+using MaxPool2dWorkspace = std::shared_ptr<xt::xarray<std::int32_t>>;  // (N, C, OH, OW)
+
+namespace functional {
+
+// x: (N, C, H, W) -> (N, C, OH, OW). Throws xgrad::Error naming MaxPool2d, the argument and
+// the shape for bad options or input. workspace: argmax buffer to reuse (none: a fresh one).
+Variable max_pool2d(const Variable& x, const MaxPool2dOptions& options, MaxPool2dWorkspace* workspace = nullptr);
+
+}  // namespace functional
+
 class MaxPool2d : public Layer {
  public:
-  // stride 0 means stride = kernel_size.
-  explicit MaxPool2d(std::size_t kernel_size, std::size_t stride = 0, std::size_t padding = 0);
+  // Throws xgrad::Error for kernel_size 0 or padding > kernel_size / 2.
+  explicit MaxPool2d(const MaxPool2dOptions& options);
+  explicit MaxPool2d(std::size_t kernel_size) : MaxPool2d(MaxPool2dOptions(kernel_size)) {}
 
   // x: (N, C, H, W) -> (N, C, OH, OW)
   Variable forward(const Variable& x) override;
   // "MaxPool2d(kernel_size=3, stride=2, padding=0)"
-  std::string describe() const override;
+  std::string repr() const override;
+
+  const MaxPool2dOptions& options() const { return options_; }
 
  private:
-  std::size_t kernel_, stride_, padding_;
-  // Reused across steps while no pending backward holds it.
-  std::shared_ptr<xt::xarray<std::int32_t>> argmax_;  // (N, C, OH, OW)
+  MaxPool2dOptions options_;
+  MaxPool2dWorkspace argmax_;
 };
 
 }  // namespace xgrad

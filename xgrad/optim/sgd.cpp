@@ -1,6 +1,7 @@
 #include <xgrad/optim/sgd.hpp>
 
 #include <cmath>
+#include <unordered_set>
 
 #include <xgrad/core/error.hpp>
 
@@ -10,26 +11,30 @@ namespace {
 void check_lr(double lr) { XGRAD_CHECK(std::isfinite(lr) && lr > 0.0, "SGD: lr must be a finite value > 0, got ", lr); }
 }  // namespace
 
-SGD::SGD(std::vector<NamedParameter> parameters, SGDOptions options)
-    : params_(std::move(parameters)), momentum_(params_.size()), options_(options) {
-  check_lr(options.lr);
-  XGRAD_CHECK(std::isfinite(options.momentum) && options.momentum >= 0.0, "SGD: momentum must be a finite value >= 0, got ",
-        options.momentum);
-  XGRAD_CHECK(std::isfinite(options.weight_decay) && options.weight_decay >= 0.0,
-        "SGD: weight_decay must be a finite value >= 0, got ", options.weight_decay);
-  XGRAD_CHECK(!options.nesterov || options.momentum > 0.0, "SGD: nesterov requires momentum > 0");
-  for (const auto& p : params_) XGRAD_CHECK(p.variable.defined(), "SGD: parameter '", p.name, "' is undefined");
+SGD::SGD(std::vector<NamedParameter> parameters, const SGDOptions& options) : options_(options) {
+  check_lr(options.lr());
+  XGRAD_CHECK(std::isfinite(options.momentum()) && options.momentum() >= 0.0,
+              "SGD: momentum must be a finite value >= 0, got ", options.momentum());
+  XGRAD_CHECK(std::isfinite(options.weight_decay()) && options.weight_decay() >= 0.0,
+              "SGD: weight_decay must be a finite value >= 0, got ", options.weight_decay());
+  XGRAD_CHECK(!options.nesterov() || options.momentum() > 0.0, "SGD: nesterov requires momentum > 0");
+  std::unordered_set<const void*> seen;
+  for (auto& p : parameters) {
+    XGRAD_CHECK(p.variable.defined(), "SGD: parameter '", p.name, "' is undefined");
+    if (seen.insert(p.variable.impl().get()).second) params_.push_back(std::move(p));
+  }
+  momentum_.resize(params_.size());
 }
 
 void SGD::set_lr(double lr) {
   check_lr(lr);
-  options_.lr = lr;
+  options_.lr(lr);
 }
 
 void SGD::step() {
-  const float lr = static_cast<float>(options_.lr);
-  const float mom = static_cast<float>(options_.momentum);
-  const float wd = static_cast<float>(options_.weight_decay);
+  const float lr = static_cast<float>(options_.lr());
+  const float mom = static_cast<float>(options_.momentum());
+  const float wd = static_cast<float>(options_.weight_decay());
   for (std::size_t i = 0; i < params_.size(); ++i) {
     Variable& v = params_[i].variable;
     if (!v.requires_grad() || !v.has_grad()) continue;
@@ -39,7 +44,7 @@ void SGD::step() {
     const bool first = momentum_[i].size() != v.size();
     if (mom > 0.0f && first) momentum_[i] = empty(v.shape());
     float* buf = mom > 0.0f ? momentum_[i].data() : nullptr;
-    const bool nesterov = options_.nesterov;
+    const bool nesterov = options_.nesterov();
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (std::ptrdiff_t j = 0; j < n; ++j) {
       float d = g[j] + wd * p[j];

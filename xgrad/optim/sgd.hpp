@@ -11,23 +11,39 @@
 
 namespace xgrad::optim {
 
-struct SGDOptions {
-  double lr = 0.01;
-  double momentum = 0.0;
-  double weight_decay = 0.0;
-  bool nesterov = false;
+// SGD's settings: the learning rate is required, the rest named, as
+//   SGDOptions(0.01).momentum(0.9).weight_decay(5e-4)
+class SGDOptions {
+ public:
+  SGDOptions(double lr) : lr_(lr) {}  // implicit, as PyTorch's: SGD(parameters, 0.1)
+
+  SGDOptions& lr(double lr) { lr_ = lr; return *this; }
+  double lr() const { return lr_; }
+  SGDOptions& momentum(double momentum) { momentum_ = momentum; return *this; }
+  double momentum() const { return momentum_; }
+  SGDOptions& weight_decay(double weight_decay) { weight_decay_ = weight_decay; return *this; }
+  double weight_decay() const { return weight_decay_; }
+  SGDOptions& nesterov(bool nesterov) { nesterov_ = nesterov; return *this; }
+  bool nesterov() const { return nesterov_; }
+
+ private:
+  double lr_;
+  double momentum_ = 0.0;
+  double weight_decay_ = 0.0;
+  bool nesterov_ = false;
 };
 
 class SGD {
  public:
   // Throws xgrad::Error for lr <= 0, momentum < 0, weight_decay < 0, non-finite values, or
-  // nesterov without momentum.
-  SGD(std::vector<NamedParameter> parameters, SGDOptions options);
+  // nesterov without momentum. A Variable listed twice (under any names) is kept once, so a
+  // step moves it once.
+  SGD(std::vector<NamedParameter> parameters, const SGDOptions& options);
 
   void step();
   void zero_grad();
 
-  double lr() const { return options_.lr; }
+  double lr() const { return options_.lr(); }
   void set_lr(double lr);
   const SGDOptions& options() const { return options_; }
 
