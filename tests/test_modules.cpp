@@ -492,7 +492,7 @@ BOOST_AUTO_TEST_CASE(conv2d_from_options) {
     const Variable y = conv(x);
     BOOST_TEST(y.shape() == (Shape{2, 6, 3, 3}), tt::per_element());  // (5 + 2 - 3) / 2 + 1
     // The layer is its functional form with the same options.
-    const auto same = functional::Conv2dFuncOptions().stride(2).padding(1).groups(2);
+    const auto same = Conv2dFuncOptions().stride(2).padding(1).groups(2);
     BOOST_TEST((functional::conv2d(x, conv.weight(), conv.bias(), same).value() == y.value()));
   }
   check_layer_gradients(conv, x);
@@ -551,7 +551,7 @@ BOOST_AUTO_TEST_CASE(conv2d_with_and_without_bias) {
   Variable x(random_tensor({2, 4, 5, 5}, 20), true, "x");
   Variable w(random_tensor({6, 2, 3, 3}, 21), true, "weight");
   Variable b(random_tensor({6}, 22), true, "bias");
-  const auto options = functional::Conv2dFuncOptions().stride(2).padding(1).groups(2);
+  const auto options = Conv2dFuncOptions().stride(2).padding(1).groups(2);
   check_gradients([&] { return functional::conv2d(x, w, b, options); }, {x, w, b});
   check_gradients([&] { return functional::conv2d(x, w, Variable(), options); }, {x, w});
 }
