@@ -18,9 +18,11 @@
 #include <boost/test/unit_test.hpp>
 
 #include <xgrad/xgrad.hpp>
+#include "tests/test_util.hpp"
 
 namespace fs = std::filesystem;
 using namespace xgrad;
+using xgrad::test::TempDir;
 
 namespace {
 
@@ -44,22 +46,6 @@ bool same_bits(Layer& a, Layer& b) {
   }
   return true;
 }
-
-// A fresh directory under the system temp dir, removed afterwards.
-struct TempDir {
-  fs::path root;
-  TempDir() {
-    root = fs::temp_directory_path() / ("xgrad-test-checkpoint-" + std::to_string(::getpid()));
-    fs::remove_all(root);
-    fs::create_directories(root);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(root, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(root, ec);
-  }
-  std::string operator()(const std::string& name) const { return (root / name).string(); }
-};
 
 // The exception message of f(), which must throw xgrad::Error.
 template <class F>

@@ -1,11 +1,20 @@
 #pragma once
 // Helpers shared by the test suites.
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
 #include <initializer_list>
 #include <string>
+#include <system_error>
+#include <vector>
 
 #include <boost/test/unit_test.hpp>
 
 #include <xgrad/core/error.hpp>
+#include <xgrad/core/rng.hpp>
+#include <xgrad/core/tensor.hpp>
+#include <xgrad/core/threading.hpp>
 
 namespace xgrad::test {
 
@@ -23,5 +32,57 @@ inline bool message_has(const Error& e, std::initializer_list<const char*> parts
 }
 
 inline bool message_contains(const Error& e, const std::string& text) { return message_has(e, {text.c_str()}); }
+
+// A BOOST_CHECK_EXCEPTION predicate: the message contains every part, e.g.
+//   BOOST_CHECK_EXCEPTION(f(), Error, mentions({"Conv2d", "groups", "(2, 3, 8, 8)"}));
+inline auto mentions(std::vector<std::string> parts) {
+  return [parts = std::move(parts)](const Error& e) {
+    for (const std::string& p : parts) {
+      if (!message_contains(e, p)) return false;
+    }
+    return true;
+  };
+}
+
+// A tensor of uniform values in [lo, hi) from a seeded generator.
+inline Tensor random_tensor(const Shape& shape, std::uint64_t seed, double lo = -1.0, double hi = 1.0) {
+  Tensor t = empty(shape);
+  Rng rng(seed);
+  rng.fill_uniform(t, lo, hi);
+  return t;
+}
+
+// A fresh directory under the system temp dir, removed (with everything in it) afterwards.
+struct TempDir {
+  std::filesystem::path root;
+  TempDir() {
+    static int count = 0;
+    root = std::filesystem::temp_directory_path() /
+           ("xgrad-test-" + std::to_string(::getpid()) + "-" + std::to_string(count++));
+    std::filesystem::remove_all(root);
+    std::filesystem::create_directories(root);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::permissions(root, std::filesystem::perms::owner_all, std::filesystem::perm_options::add, ec);
+    std::filesystem::remove_all(root, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  // The path of `name` inside the directory.
+  std::string operator()(const std::string& name) const { return (root / name).string(); }
+};
+
+// Sets the OpenMP thread count for its lifetime and restores the previous one afterwards.
+class ThreadCount {
+ public:
+  explicit ThreadCount(int n) : previous_(get_num_threads()) { set_num_threads(n); }
+  ~ThreadCount() { set_num_threads(previous_); }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+
+ private:
+  int previous_;
+};
 
 }  // namespace xgrad::test

@@ -1,20 +1,39 @@
-// A program outside the xgrad tree: builds a tiny model from the installed package, takes
-// a few SGD steps and checks that the loss went down.
+// A program outside the xgrad tree: builds a tiny model with a custom module from the installed
+// package, takes a few SGD steps and checks that the loss went down and that the parameters
+// are named by their paths.
 #include <cstdio>
+#include <memory>
+#include <string>
 
 #include <xgrad/xgrad.hpp>
 #ifdef XGRAD_WITH_MPI
 #include <xgrad/distributed/distributed.hpp>
 #endif
 
+// A custom module, as a user writes one: it registers its layers, and forward composes them.
+struct Mlp : xgrad::Layer {
+  Mlp() {
+    fc1 = register_module("fc1", std::make_shared<xgrad::Linear>(3, 8));
+    act = register_module("act", std::make_shared<xgrad::ReLU>());
+    fc2 = register_module("fc2", std::make_shared<xgrad::Linear>(8, 1));
+  }
+  xgrad::Variable forward(const xgrad::Variable& x) override { return fc2->forward(act->forward(fc1->forward(x))); }
+  std::shared_ptr<xgrad::Linear> fc1, fc2;
+  std::shared_ptr<xgrad::ReLU> act;
+};
+
 int main() {
   using namespace xgrad;
   manual_seed(1);
   Sequential model;
-  model.emplace<Linear>(3, 8);
-  model.emplace<ReLU>();
-  model.emplace<Linear>(8, 1);
-  optim::SGD opt(model.parameters(), {0.05});
+  model.add(std::make_shared<Mlp>());
+  std::string names;
+  for (const auto& p : model.parameters()) names += (names.empty() ? "" : " ") + p.name;
+  if (names != "0.fc1.weight 0.fc1.bias 0.fc2.weight 0.fc2.bias") {
+    std::printf("consumer failed: parameter names '%s'\n", names.c_str());
+    return 1;
+  }
+  optim::SGD opt(model.parameters(), optim::SGDOptions(0.05));
   Tensor x = {{1.0f, 0.0f, 0.0f}, {0.0f, 1.0f, 0.0f}, {0.0f, 0.0f, 1.0f}, {1.0f, 1.0f, 1.0f}};
   Tensor y = {1.0f, 2.0f, 3.0f, 6.0f};
   y.reshape({4, 1});
