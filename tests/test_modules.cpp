@@ -253,9 +253,14 @@ BOOST_AUTO_TEST_CASE(registration_returns_the_stored_objects) {
   Box box;
   Variable v(zeros({2}));
   BOOST_TEST(!v.requires_grad());
-  Variable& stored = box.register_parameter("w", v);
+  const Variable stored = box.register_parameter("w", v);
   BOOST_TEST(stored.same(v));
+  BOOST_TEST(box.parameters()[0].variable.same(v));
   BOOST_TEST(v.requires_grad());  // made to require grad
+  Variable frozen(zeros({2}), true);
+  box.register_parameter("frozen", frozen, /*requires_grad=*/false);
+  BOOST_TEST(!frozen.requires_grad());
+  BOOST_TEST(box.parameters().size() == 2u);
   Tensor& t = box.register_buffer("count", zeros({3}));
   for (int i = 0; i < 20; ++i) box.register_buffer("extra" + std::to_string(i), zeros({1}));
   t(1) = 5.0f;

@@ -35,13 +35,13 @@ void Layer::check_new_name(const std::string& name, const char* what) const {
               "': the name is already taken by a parameter, buffer or child of this layer");
 }
 
-Variable& Layer::register_parameter(const std::string& name, Variable parameter) {
+Variable Layer::register_parameter(const std::string& name, Variable parameter, bool requires_grad) {
   check_new_name(name, "parameter");
   XGRAD_CHECK(parameter.defined(), repr(), ": cannot register the parameter '", name, "': the Variable is undefined");
-  parameter.set_requires_grad(true);
+  parameter.set_requires_grad(requires_grad);
   if (parameter.name().empty()) parameter.set_name(name);
-  parameters_.push_back({name, std::move(parameter)});
-  return parameters_.back().variable;
+  parameters_.push_back({name, parameter});
+  return parameter;
 }
 
 Tensor& Layer::register_buffer(const std::string& name, Tensor buffer) {

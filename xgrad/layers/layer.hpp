@@ -53,8 +53,9 @@ class Layer {
 
   // Registration. Each name must be non-empty, free of '.', and unique among this layer's
   // parameters, buffers and children; else xgrad::Error naming the layer and the name.
-  // A registered parameter is made to require grad; the returned handle is the stored one.
-  Variable& register_parameter(const std::string& name, Variable parameter);
+  // The parameter's requires_grad is set as given (a frozen parameter is still listed and
+  // saved); the returned handle shares the stored Variable.
+  Variable register_parameter(const std::string& name, Variable parameter, bool requires_grad = true);
   // Returns the stored tensor (its address is stable for the layer's lifetime).
   Tensor& register_buffer(const std::string& name, Tensor buffer);
   // Refuses a null module, the layer itself, and a module that already contains this layer
