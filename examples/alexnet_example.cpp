@@ -21,6 +21,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -326,18 +327,6 @@ void print_profile() {
   std::printf("  %-44s %8s %11.3f %11.3f\n", "total", "", total_f, total_b);
 }
 
-// Learning rate at step t of T: a linear warm-up over the first 5% of the steps, then a
-// cosine decay to 1% of the peak. The warm-up lets a high rate start safely; the decay settles the
-// weights at the end, which is worth several points of accuracy on a short budget.
-double scheduled_lr(double base, std::size_t t, std::size_t total) {
-  const double warmup = std::max(1.0, 0.05 * static_cast<double>(total));
-  const double step = static_cast<double>(t) + 1.0;
-  if (step <= warmup) return base * step / warmup;
-  const double progress = (step - warmup) / std::max(1.0, static_cast<double>(total) - warmup);
-  const double floor = 0.01 * base;
-  return floor + (base - floor) * 0.5 * (1.0 + std::cos(3.14159265358979323846 * std::min(1.0, progress)));
-}
-
 int run(const Config& c) {
   set_num_threads(static_cast<int>(c.threads));
   const auto seed = static_cast<std::uint64_t>(c.seed);
@@ -402,6 +391,7 @@ int run(const Config& c) {
 
   optim::SGD opt(model->parameters(), {c.lr, c.momentum, c.weight_decay, false});
   CrossEntropyLoss loss_fn;
+  std::optional<optim::WarmupCosineLR> schedule;  // none with --epochs 0
   if (c.profile) set_profiling(true);
 
   const bool tty = leader && ::isatty(::fileno(stdout)) != 0;
@@ -411,6 +401,7 @@ int run(const Config& c) {
   const std::size_t samples = sampler.size();
   const std::size_t steps_per_epoch = (samples + local_batch - 1) / local_batch;
   const std::size_t total_steps = steps_per_epoch * static_cast<std::size_t>(c.epochs);
+  if (total_steps > 0) schedule.emplace(opt, total_steps);
   const std::size_t eval_batch = c.preset == "mini" ? std::max<std::size_t>(batch, 250) : batch;
   std::vector<std::size_t> order(samples);
   for (std::size_t i = 0; i < samples; ++i) order[i] = i;
@@ -433,7 +424,6 @@ int run(const Config& c) {
       const std::size_t first = step * local_batch, count = std::min(local_batch, samples - first);
       gather(train, order, first, count, images, labels);
       const auto t0 = std::chrono::steady_clock::now();
-      opt.set_lr(scheduled_lr(c.lr, steps_done, total_steps));
       opt.zero_grad();
       Variable logits = (*model)(Variable(std::move(images)));
       Variable loss = loss_fn(logits, labels);
@@ -455,6 +445,7 @@ int run(const Config& c) {
       if (averager) averager->average();
 #endif
       opt.step();
+      schedule->step();
       const auto t1 = std::chrono::steady_clock::now();
       epoch_seconds += std::chrono::duration<double>(t1 - t0).count();
       loss_sum += loss_value * static_cast<double>(count);
