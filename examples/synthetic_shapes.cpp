@@ -276,4 +276,17 @@ Dataset make_synthetic_dataset(std::size_t samples, std::size_t side, std::size_
   return data;
 }
 
+void gather(const Dataset& data, const std::vector<std::size_t>& order, std::size_t first, std::size_t count,
+            Tensor& images, std::vector<std::int64_t>& labels) {
+  const auto& s = data.images.shape();
+  const std::size_t sample = s[1] * s[2] * s[3];
+  images = empty({count, s[1], s[2], s[3]});
+  labels.resize(count);
+  for (std::size_t j = 0; j < count; ++j) {
+    const std::size_t i = order[first + j];
+    std::copy_n(data.images.data() + i * sample, sample, images.data() + j * sample);
+    labels[j] = data.labels[i];
+  }
+}
+
 }  // namespace xgrad::examples

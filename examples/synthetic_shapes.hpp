@@ -35,4 +35,9 @@ std::string synthetic_class_name(std::size_t label);
 // Throws xgrad::Error when samples, side or classes is 0, or side < 8.
 Dataset make_synthetic_dataset(std::size_t samples, std::size_t side, std::size_t classes, std::uint64_t seed);
 
+// Copies the samples order[first, first + count) into one batch: images (count, 3, side, side)
+// and labels (count).
+void gather(const Dataset& data, const std::vector<std::size_t>& order, std::size_t first, std::size_t count,
+            Tensor& images, std::vector<std::int64_t>& labels);
+
 }  // namespace xgrad::examples

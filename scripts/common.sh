@@ -9,6 +9,7 @@ XGRAD_PACKAGES=(
   libxtensor-dev libxtensor-blas-dev libxsimd-dev xtl-dev
   libopenblas-dev
   libboost-test-dev libboost-program-options-dev
+  nlohmann-json3-dev
   libbenchmark-dev
   gnuplot-nox
   libopenmpi-dev openmpi-bin

@@ -161,6 +161,10 @@ std::vector<Case> make_cases() {
                      optim::SGD opt({{"p", p}}, {0.1});
                      optim::StepLR(opt, 0);
                    }, {"StepLR", "step_size", "0"}});
+  cases.push_back({"WarmupCosineLR total_steps 0", [p] {
+                     optim::SGD opt({{"p", p}}, {0.1});
+                     optim::WarmupCosineLR(opt, 0);
+                   }, {"WarmupCosineLR", "total_steps", "0"}});
 
   // --- models, Sequential, checkpoints, files
   cases.push_back({"unknown preset", [] { examples::make_alexnet_model("vgg", 10); }, {"vgg", "mini", "alexnet"}});

@@ -1,4 +1,4 @@
-// optim/: SGD's update rule (PyTorch's), validation, and the step schedule.
+// optim/: SGD's update rule (PyTorch's) and validation; the schedules are in test_lr_scheduler.
 #include <boost/test/unit_test.hpp>
 
 #include <xgrad/core/error.hpp>
@@ -53,18 +53,6 @@ BOOST_AUTO_TEST_CASE(invalid_settings_are_rejected) {
   BOOST_CHECK_EXCEPTION(make(optim::SGDOptions(0.1).momentum(-0.5)), Error, [](const Error& e) { return message_contains(e, "momentum"); });
   BOOST_CHECK_EXCEPTION(make(optim::SGDOptions(0.1).momentum(0.9).weight_decay(-1.0)), Error, [](const Error& e) { return message_contains(e, "weight_decay"); });
   BOOST_CHECK_EXCEPTION(make(optim::SGDOptions(0.1).nesterov(true)), Error, [](const Error& e) { return message_contains(e, "nesterov"); });
-}
-
-BOOST_AUTO_TEST_CASE(step_lr_schedule) {
-  Variable p(zeros({1}), true);
-  optim::SGD opt({{"p", p}}, {1.0});
-  optim::StepLR schedule(opt, 2, 0.5);
-  const double expected[] = {1.0, 0.5, 0.5, 0.25, 0.25};
-  for (double lr : expected) {
-    schedule.step();
-    BOOST_TEST(opt.lr() == lr, tt::tolerance(1e-12));
-  }
-  BOOST_CHECK_THROW(optim::StepLR(opt, 0), Error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -22,4 +22,5 @@
 #include <xgrad/layers/local_response_norm.hpp>
 #include <xgrad/layers/max_pool2d.hpp>
 #include <xgrad/layers/relu.hpp>
+#include <xgrad/optim/lr_scheduler.hpp>
 #include <xgrad/optim/sgd.hpp>

@@ -61,15 +61,4 @@ void SGD::zero_grad() {
   for (auto& p : params_) p.variable.zero_grad();
 }
 
-StepLR::StepLR(SGD& optimizer, int step_size, double gamma)
-    : optimizer_(optimizer), step_size_(step_size), gamma_(gamma), base_lr_(optimizer.lr()) {
-  XGRAD_CHECK(step_size >= 1, "StepLR: step_size must be >= 1, got ", step_size);
-  XGRAD_CHECK(std::isfinite(gamma) && gamma > 0.0, "StepLR: gamma must be a finite value > 0, got ", gamma);
-}
-
-void StepLR::step() {
-  ++epoch_;
-  optimizer_.set_lr(base_lr_ * std::pow(gamma_, epoch_ / step_size_));
-}
-
 }  // namespace xgrad::optim

@@ -53,19 +53,4 @@ class SGD {
   SGDOptions options_;
 };
 
-// Step schedule: lr = base_lr * gamma^(epoch / step_size).
-class StepLR {
- public:
-  StepLR(SGD& optimizer, int step_size, double gamma = 0.1);
-  // Call once per epoch, after the epoch's training.
-  void step();
-  int epoch() const { return epoch_; }
-
- private:
-  SGD& optimizer_;
-  int step_size_;
-  double gamma_, base_lr_;
-  int epoch_ = 0;
-};
-
 }  // namespace xgrad::optim

@@ -1,0 +1,204 @@
+#include "examples/report.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include <xgrad/autograd/profile.hpp>
+#include <xgrad/autograd/tape.hpp>
+#include <xgrad/core/error.hpp>
+
+namespace xgrad::examples {
+
+namespace {
+
+std::filesystem::path csv_path(const std::string& metrics) {
+  std::filesystem::path p(metrics);
+  if (p.extension() == ".csv") return p.replace_extension(".epochs.csv");
+  return p.replace_extension(".csv");
+}
+
+void write_csv(const std::filesystem::path& path, const std::vector<EpochRecord>& history) {
+  std::ofstream out(path);
+  XGRAD_CHECK(out.good(), "cannot write ", path.string());
+  out << "epoch,train_loss,train_accuracy,test_accuracy,seconds\n";
+  char line[256];
+  for (const auto& r : history) {
+    std::snprintf(line, sizeof line, "%d,%.6f,%.6f,%.6f,%.3f\n", r.epoch, r.train_loss, r.train_accuracy,
+                  r.test_accuracy, r.seconds);
+    out << line;
+  }
+  XGRAD_CHECK(out.good(), "writing ", path.string(), " failed");
+}
+
+void write_json(const std::string& path, const RunSettings& s, const RunResults& r) {
+  nlohmann::ordered_json j;  // keys in this order in the file
+  j["preset"] = s.preset;
+  j["classes"] = s.classes;
+  j["epochs"] = s.epochs;
+  j["batch_size"] = s.batch_size;
+  j["threads"] = s.threads;
+  j["ranks"] = r.ranks;
+  j["train_size"] = s.train_size;
+  j["test_size"] = s.test_size;
+  j["lr"] = s.lr;
+  j["momentum"] = s.momentum;
+  j["weight_decay"] = s.weight_decay;
+  j["dropout"] = s.dropout;
+  j["seed"] = s.seed;
+  j["test_accuracy"] = r.test_accuracy;
+  j["train_seconds"] = r.train_seconds;
+  j["images_per_second"] = r.images_per_second;
+  j["communication_share"] = r.communication_share;
+  j["final_loss"] = std::isfinite(r.final_loss) ? nlohmann::ordered_json(r.final_loss) : nullptr;
+  j["target_accuracy"] = kTargetAccuracy;
+  j["target_seconds"] = kTargetSeconds;
+  j["target_met"] = r.target_met;
+  std::ofstream out(path);
+  XGRAD_CHECK(out.good(), "cannot write ", path);
+  out << j.dump(2) << '\n';
+  XGRAD_CHECK(out.good(), "writing ", path, " failed");
+}
+
+// gnuplot's single-quoted strings escape a quote by doubling it.
+std::string gnuplot_quoted(std::string s) {
+  for (std::size_t pos = 0; (pos = s.find('\'', pos)) != std::string::npos; pos += 2) s.insert(pos, "'");
+  return "'" + s + "'";
+}
+
+}  // namespace
+
+std::size_t count_correct(const Tensor& logits, const std::vector<std::int64_t>& labels) {
+  const std::size_t n = logits.shape()[0], k = logits.shape()[1];
+  std::size_t correct = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float* row = logits.data() + i * k;
+    const auto best = static_cast<std::int64_t>(std::max_element(row, row + k) - row);
+    correct += best == labels[i];
+  }
+  return correct;
+}
+
+double evaluate(Layer& model, const Dataset& data, std::size_t batch, std::size_t classes, const World& world,
+                std::vector<double>* per_class) {
+  model.eval();
+  NoGradGuard no_grad;
+  const std::size_t samples = data.labels.size();
+  std::vector<std::size_t> order;
+  for (std::size_t i = static_cast<std::size_t>(world.rank); i < samples; i += static_cast<std::size_t>(world.ranks)) {
+    order.push_back(i);
+  }
+  std::vector<double> counts(2 * classes, 0.0);  // correct per class, then samples per class
+  Tensor images;
+  std::vector<std::int64_t> labels;
+  for (std::size_t first = 0; first < order.size(); first += batch) {
+    const std::size_t count = std::min(batch, order.size() - first);
+    gather(data, order, first, count, images, labels);
+    const Variable logits = model(Variable(std::move(images)));
+    const std::size_t k = logits.shape()[1];
+    for (std::size_t j = 0; j < count; ++j) {
+      const float* row = logits.value().data() + j * k;
+      const auto label = static_cast<std::size_t>(labels[j]);
+      if (std::max_element(row, row + k) - row == labels[j]) counts[label] += 1;
+      counts[classes + label] += 1;
+    }
+  }
+  world.reduce(counts);
+  double correct = 0.0;
+  for (std::size_t i = 0; i < classes; ++i) correct += counts[i];
+  if (per_class) {
+    per_class->assign(classes, 0.0);
+    for (std::size_t i = 0; i < classes; ++i) (*per_class)[i] = counts[i] / std::max(1.0, counts[classes + i]);
+  }
+  model.train();
+  return correct / static_cast<double>(samples);
+}
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const long s = std::lround(seconds);
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+  else if (s >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  else std::snprintf(buf, sizeof buf, "%lds", s);
+  return buf;
+}
+
+void print_class_accuracies(const std::vector<double>& per_class) {
+  if (per_class.size() > 20) return;
+  std::printf("test accuracy per class:");
+  for (std::size_t i = 0; i < per_class.size(); ++i) {
+    std::printf("%s %s %.0f%%", i ? "," : "", synthetic_class_name(i).c_str(), 100 * per_class[i]);
+  }
+  std::printf("\n");
+}
+
+std::filesystem::path write_metrics(const std::string& path, const RunSettings& settings, const RunResults& results,
+                                    const std::vector<EpochRecord>& history) {
+  write_json(path, settings, results);
+  const std::filesystem::path csv = csv_path(path);
+  write_csv(csv, history);
+  return csv;
+}
+
+bool write_plot(const std::string& png, const std::vector<EpochRecord>& history) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    std::fprintf(stderr, "alexnet_example: gnuplot is not installed; skipping --plot %s\n", png.c_str());
+    return false;
+  }
+  namespace fs = std::filesystem;
+  const fs::path base = fs::temp_directory_path() / ("alexnet_example-" + std::to_string(::getpid()));
+  const fs::path data = base.string() + ".dat", script = base.string() + ".gp";
+  {
+    std::ofstream d(data);
+    for (const auto& r : history) {
+      d << r.epoch << ' ' << r.train_loss << ' ' << 100 * r.train_accuracy << ' ' << 100 * r.test_accuracy << '\n';
+    }
+    std::ofstream s(script);
+    s << "set terminal pngcairo size 1000,420 font ',10'\n"
+      << "set output " << gnuplot_quoted(png) << "\n"
+      << "set multiplot layout 1,2 title 'alexnet\\_example: training curves'\n"
+      << "set xlabel 'epoch'\nset xtics 1\nset grid\nset key top right\n"
+      << "set ylabel 'training loss'\n"
+      << "plot " << gnuplot_quoted(data.string()) << " using 1:2 with linespoints title 'train loss'\n"
+      << "set ylabel 'accuracy (%)'\nset key bottom right\n"
+      << "plot " << gnuplot_quoted(data.string()) << " using 1:3 with linespoints title 'train',"
+      << " '' using 1:4 with linespoints title 'test'\n"
+      << "unset multiplot\n";
+  }
+  const std::string command = "gnuplot '" + script.string() + "'";
+  const int rc = std::system(command.c_str());
+  std::error_code ec;
+  fs::remove(data, ec);
+  fs::remove(script, ec);
+  if (rc != 0) {
+    std::fprintf(stderr, "alexnet_example: gnuplot failed (exit status %d); no plot written\n", rc);
+    return false;
+  }
+  std::printf("plot written to %s\n", png.c_str());
+  return true;
+}
+
+void print_profile() {
+  const auto report = profile_report();
+  double total_f = 0, total_b = 0;
+  for (const auto& e : report) {
+    total_f += e.forward_seconds;
+    total_b += e.backward_seconds;
+  }
+  std::printf("\nper-layer time (all training and evaluation calls):\n");
+  std::printf("  %-44s %8s %11s %11s %7s\n", "layer", "calls", "forward s", "backward s", "share");
+  for (const auto& e : report) {
+    const double share = (total_f + total_b) > 0 ? 100 * (e.forward_seconds + e.backward_seconds) / (total_f + total_b) : 0;
+    std::printf("  %-44.44s %8zu %11.3f %11.3f %6.1f%%\n", e.name.c_str(), e.calls, e.forward_seconds,
+                e.backward_seconds, share);
+  }
+  std::printf("  %-44s %8s %11.3f %11.3f\n", "total", "", total_f, total_b);
+}
+
+}  // namespace xgrad::examples

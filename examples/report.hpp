@@ -1,0 +1,95 @@
+#pragma once
+// What alexnet_example measures and writes about a run: the accuracies, the metrics JSON
+// (--metrics FILE) with the per-epoch CSV beside it, the figure of the training curves (--plot,
+// through gnuplot) and the per-layer time table (--profile).
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "examples/synthetic_shapes.hpp"
+#include <xgrad/layers/layer.hpp>
+
+namespace xgrad::examples {
+
+// The goal the example reports against: this test accuracy within this much training time.
+constexpr double kTargetAccuracy = 0.95;
+constexpr double kTargetSeconds = 120.0;
+
+// The settings of a run that its metrics record, with the example's defaults.
+struct RunSettings {
+  std::string preset = "mini";
+  long long classes = 10;
+  long long epochs = 4;
+  long long batch_size = 64;  // global: over all ranks
+  double lr = 0.01;           // peak of the warm-up + cosine schedule
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  // The architecture's Dropout layers are kept but off by default: on this budget (about 320
+  // steps) dropout 0.5 slows learning more than it helps generalisation.
+  double dropout = 0.0;
+  long long seed = 1;
+  long long threads = 2;
+  long long train_size = 5120;
+  long long test_size = 1000;
+};
+
+// What a run measured.
+struct RunResults {
+  int ranks = 1;
+  double test_accuracy = 0.0;
+  double train_seconds = 0.0;
+  double images_per_second = 0.0;
+  double communication_share = 0.0;  // of the training time, inside MPI_Allreduce
+  double final_loss = std::nan("");  // the last epoch's training loss; NaN (written null) without training
+  bool target_met = false;
+};
+
+// One epoch: a row of the CSV and a point of the plot.
+struct EpochRecord {
+  int epoch;
+  double train_loss, train_accuracy, test_accuracy, seconds;
+};
+
+// This process among the ranks of a run: the only one, or rank `rank` of `ranks`. Only rank 0,
+// the leader, prints and writes files.
+struct World {
+  int rank = 0, ranks = 1;
+  // Sums counters over the ranks of a distributed run; does nothing in a single process.
+  std::function<void(std::vector<double>&)> reduce = [](std::vector<double>&) {};
+  bool leader() const { return rank == 0; }
+};
+
+// Number of rows of logits (N, K) whose argmax is the label.
+std::size_t count_correct(const Tensor& logits, const std::vector<std::int64_t>& labels);
+
+// Test accuracy, and the accuracy of each class in per_class when given. In a distributed run
+// rank r of W evaluates the samples r, r + W, ... and world.reduce sums the counts over the
+// ranks. Leaves the model in training mode.
+double evaluate(Layer& model, const Dataset& data, std::size_t batch, std::size_t classes, const World& world,
+                std::vector<double>* per_class = nullptr);
+
+// Prints the test accuracy of each class, named by its pattern family; nothing for more than
+// 20 classes.
+void print_class_accuracies(const std::vector<double>& per_class);
+
+// A duration for progress lines: "42s", "3m05s", "1h02m"; "?" when negative or not finite.
+std::string format_duration(double seconds);
+
+// Writes the settings and results as JSON to `path`, and the history as CSV beside it
+// (FILE.csv, or FILE.epochs.csv when FILE itself ends in .csv); returns the CSV's path.
+// Throws xgrad::Error when a file cannot be written.
+std::filesystem::path write_metrics(const std::string& path, const RunSettings& settings, const RunResults& results,
+                                    const std::vector<EpochRecord>& history);
+
+// Renders the loss and accuracy curves to the PNG `png` with gnuplot; returns false (after
+// saying why on stderr) when gnuplot is missing or fails.
+bool write_plot(const std::string& png, const std::vector<EpochRecord>& history);
+
+// Prints the per-layer forward and backward times gathered while profiling was on.
+void print_profile();
+
+}  // namespace xgrad::examples
