@@ -10,10 +10,10 @@
 #if defined(__AVX2__)
 #include <immintrin.h>
 #endif
-#include <xtensor-blas/xblas.hpp>
 #include <xtensor/xadapt.hpp>
 
 #include <xgrad/autograd/tape.hpp>
+#include <xgrad/core/blas.hpp>
 #include <xgrad/core/error.hpp>
 #include <xgrad/core/threading.hpp>
 
@@ -47,18 +47,6 @@ using Index = std::int64_t;
 // thread count.
 constexpr Index kParallelElements = Index{1} << 15;
 constexpr Index kParallelMacs = Index{1} << 21;
-
-// C (m x n, row stride ldc) = alpha op(A) op(B) + beta C on row-major buffers with leading
-// dimensions, through xtensor-blas's BLAS bindings (sgemm / dgemm of OpenBLAS).
-template <class T>
-void gemm_ld(bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b,
-             Index ldb, T beta, T* c, Index ldc) {
-  using I = xt::blas_index_t;
-  cxxblas::gemm<I>(cxxblas::StorageOrder::RowMajor, trans_a ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
-                   trans_b ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans, static_cast<I>(m),
-                   static_cast<I>(n), static_cast<I>(k), alpha, a, static_cast<I>(lda), b, static_cast<I>(ldb), beta,
-                   c, static_cast<I>(ldc));
-}
 
 // Chunks of the inner dimension k for split_k_gemm: about one per 512 of k, an even number
 // from 2 to 8 (or 1 for a short k). Fixed by k alone, so the partial sums and their order do not
@@ -103,7 +91,7 @@ void split_k_gemm(bool trans_a, bool trans_b, std::size_t m_, std::size_t n_, st
       const T* bp = trans_b ? b + k0 : b + k0 * ldb;
       // The transposed product, C^T (n x m) = op(B)^T op(A)^T: OpenBLAS is faster with the
       // longer of the two output sides as rows (here R = Cg*K*K rather than Og).
-      gemm_ld(!trans_b, !trans_a, n, m, kc, alpha, bp, ldb, ap, lda, T(0), partial + i * m * n, m);
+      gemm_serial(!trans_b, !trans_a, n, m, kc, alpha, bp, ldb, ap, lda, T(0), partial + i * m * n, m);
     }
     // Each element of C is summed by one thread, in chunk order.
 #pragma omp for schedule(static)
@@ -340,7 +328,7 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, T* cols, const Con
             im2col_plane(x + (n * C + grp * Cg + cg) * g.H * g.W, cols_g + cg * K * K * L + n * PP, L, padded, g);
           }
         }
-        gemm_ld(false, false, Og, width, R, T(1), w + grp * Og * R, R, cols_g + n0 * PP, L, T(0), out, width);
+        gemm_serial(false, false, Og, width, R, T(1), w + grp * Og * R, R, cols_g + n0 * PP, L, T(0), out, width);
         for (Index o = 0; o < Og; ++o) {
           const Index oc = grp * Og + o;
           const T bias = b != nullptr ? b[oc] : T(0);
@@ -394,8 +382,8 @@ void conv2d_backward(const T* dy, const T* w, const T* cols, T* dx, T* dw, T* db
     for (Index grp = 0; grp < static_cast<Index>(g.G); ++grp) {
       for (Index panel = 0; panel < panels; ++panel) {
         const Index n0 = panel * per, n1 = std::min(N, n0 + per), width = (n1 - n0) * PP;
-        gemm_ld(true, false, R, width, Og, T(1), w + grp * Og * R, R, scratch + grp * Og * L + n0 * PP, L, T(0), dcols,
-                width);
+        gemm_serial(true, false, R, width, Og, T(1), w + grp * Og * R, R, scratch + grp * Og * L + n0 * PP, L, T(0),
+                    dcols, width);
         for (Index n = n0; n < n1; ++n) {
           for (Index cg = 0; cg < Cg; ++cg) {
             col2im_plane(dcols + cg * K * K * width + (n - n0) * PP, width, dx + (n * C + grp * Cg + cg) * g.H * g.W,
