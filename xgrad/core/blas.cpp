@@ -6,7 +6,7 @@
 
 #include <xtensor-blas/xblas.hpp>
 
-extern "C" void openblas_set_num_threads(int num_threads);
+#include <xgrad/core/threading.hpp>
 
 namespace xgrad {
 
@@ -29,8 +29,7 @@ void gemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::
       for (std::size_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
     return;
   }
-  static const bool blas_single_threaded = (openblas_set_num_threads(1), true);
-  (void)blas_single_threaded;
+  keep_blas_single_threaded();
   using I = xt::blas_index_t;
   cxxblas::gemm<I>(cxxblas::StorageOrder::RowMajor, trans_a ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
                    trans_b ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans, static_cast<I>(m),

@@ -10,17 +10,10 @@ void set_num_threads(int n);
 // The OpenMP thread count that parallel kernels will use.
 int get_num_threads();
 
-// Runs OpenBLAS single-threaded for its lifetime (for BLAS calls made from inside an
-// OpenMP parallel region), restoring the previous setting afterwards.
-class BlasSingleThreadGuard {
- public:
-  BlasSingleThreadGuard();
-  ~BlasSingleThreadGuard();
-  BlasSingleThreadGuard(const BlasSingleThreadGuard&) = delete;
-  BlasSingleThreadGuard& operator=(const BlasSingleThreadGuard&) = delete;
-
- private:
-  int previous_;
-};
+// The one place that keeps OpenBLAS single-threaded: sets its thread count to 1 unless it
+// already is 1. Called before every BLAS call xgrad makes (core/blas.cpp) and by
+// set_num_threads. Once OpenBLAS is at 1 it only reads the setting, so it is safe to call from
+// inside OpenMP parallel regions.
+void keep_blas_single_threaded();
 
 }  // namespace xgrad

@@ -29,13 +29,13 @@
 //             dx += col2im(dcols_g)
 //
 // Threading: one pool. Each GEMM is cut into pieces fixed by its shape (column panels of the
-// output, or chunks of a long inner dimension) that OpenMP threads compute with OpenBLAS held
-// single-threaded (BlasSingleThreadGuard), instead of handing each GEMM to OpenBLAS's own
-// threads: on a small machine the hand-over between the two pools (libgomp's threads keep
-// spinning for a while after every parallel region, taking the cores OpenBLAS's threads need)
-// costs more than im2col itself. Every loop writes disjoint memory (cols rows of one image per
-// (n, c) plane, y and dx planes, GEMM panels), and since the pieces do not depend on the thread
-// count, neither do the results (bit-identical at any thread count).
+// output, or chunks of a long inner dimension) that OpenMP threads compute with gemm_serial
+// (OpenBLAS held single-threaded, see core/threading.hpp), instead of handing each GEMM to
+// OpenBLAS's own threads: on a small machine the hand-over between the two pools (libgomp's
+// threads keep spinning for a while after every parallel region, taking the cores OpenBLAS's
+// threads need) costs more than im2col itself. Every loop writes disjoint memory (cols rows of
+// one image per (n, c) plane, y and dx planes, GEMM panels), and since the pieces do not depend
+// on the thread count, neither do the results (bit-identical at any thread count).
 
 namespace xgrad {
 namespace {
@@ -80,7 +80,6 @@ void split_k_gemm(bool trans_a, bool trans_b, std::size_t m_, std::size_t n_, st
   const Index lda = trans_a ? m : k, ldb = trans_b ? k : n;
   const Index chunks = k_chunks(k), chunk = (k + chunks - 1) / chunks;
   T* partial = thread_buffer<T, PartialTag>(static_cast<std::size_t>(chunks * m * n));  // (chunks, m, n)
-  BlasSingleThreadGuard single_threaded_blas;
 #pragma omp parallel if (m * n * k >= kParallelMacs)
   {
 #pragma omp for schedule(static)
@@ -312,7 +311,6 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, T* cols, const Con
   //   out (Og, width) = w_g (Og, R) x cols_g[:, panel]
   //   y[n, g*Og + o, :] = out[o, n's columns] + b
   // Iterations write disjoint parts of cols and y.
-  BlasSingleThreadGuard single_threaded_blas;
 #pragma omp parallel if (Og * L * R >= kParallelMacs)
   {
     T* padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
@@ -373,7 +371,6 @@ void conv2d_backward(const T* dy, const T* w, const T* cols, T* dx, T* dw, T* db
   // Iterations add into disjoint (n, c) planes of dx.
   const Index per = images_per_panel(g), panels = (N + per - 1) / per;
   const Index planes = (g.H + 2 * g.P) * (g.W + 2 * g.P);
-  BlasSingleThreadGuard single_threaded_blas;
 #pragma omp parallel if (Og * L * R >= kParallelMacs)
   {
     T* padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
