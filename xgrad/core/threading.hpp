@@ -2,8 +2,18 @@
 // Threading policy: one knob for all of xgrad's parallelism. OpenMP runs our kernels and
 // our GEMM blocks; OpenBLAS is kept single-threaded underneath (its own threading changes
 // results with the thread count). Results never depend on the thread count; only speed does.
+#include <cstdint>
 
 namespace xgrad {
+
+// Parallel-size thresholds: a loop with less work than this runs on the calling thread, where
+// waking the OpenMP team would cost more than it saves. The test uses the shape alone, and each
+// output is computed the same way on either side of it, so a threshold changes speed only.
+// Elements a loop reads or writes (for pooling: output elements times the window).
+constexpr std::int64_t kParallelElements = std::int64_t{1} << 15;
+// Multiply-adds of a loop of GEMM pieces: higher, as BLAS does many in the time of one element
+// moved.
+constexpr std::int64_t kParallelMacs = std::int64_t{1} << 21;
 
 // Sets the OpenMP thread count (OpenBLAS stays at 1); n < 1 throws xgrad::Error.
 void set_num_threads(int n);

@@ -42,12 +42,6 @@ namespace {
 
 using Index = std::int64_t;
 
-// Below this much work (elements moved, or multiply-adds for a GEMM) a loop runs on the calling
-// thread: waking the team costs more. The choice depends on the shape alone, never on the
-// thread count.
-constexpr Index kParallelElements = Index{1} << 15;
-constexpr Index kParallelMacs = Index{1} << 21;
-
 // Chunks of the inner dimension k for split_k_gemm: about one per 512 of k, an even number
 // from 2 to 8 (or 1 for a short k). Fixed by k alone, so the partial sums and their order do not
 // depend on the thread count.
