@@ -6,15 +6,12 @@
 #include <cstdint>
 #include <vector>
 
-#include <xsimd/xsimd.hpp>
-#if defined(__AVX2__)
-#include <immintrin.h>
-#endif
 #include <xtensor/xadapt.hpp>
 
 #include <xgrad/autograd/tape.hpp>
 #include <xgrad/core/blas.hpp>
 #include <xgrad/core/error.hpp>
+#include <xgrad/core/simd_kernels.hpp>
 #include <xgrad/core/threading.hpp>
 
 // Dimension key (as in conv2d.hpp): N = batch, C = in channels, O = out channels, G = groups,
@@ -39,8 +36,6 @@
 
 namespace xgrad {
 namespace {
-
-using Index = std::int64_t;
 
 // Chunks of the inner dimension k for split_k_gemm: about one per 512 of k, an even number
 // from 2 to 8 (or 1 for a short k). Fixed by k alone, so the partial sums and their order do not
@@ -142,57 +137,6 @@ Conv2dGeometry Conv2dGeometry::make(const char* who, const Shape& input, std::si
 }
 
 namespace {
-
-// dst[0, n) = src[0, n) for the short runs of the column kernels (a row of an output plane),
-// in SIMD registers: a library memmove call per run would cost more than the copy.
-template <class T>
-inline void copy_run(const T* src, T* dst, Index n) {
-  using Batch = xsimd::batch<T>;
-  constexpr Index lanes = static_cast<Index>(Batch::size);
-  Index i = 0;
-  for (; i + lanes <= n; i += lanes) Batch::load_unaligned(src + i).store_unaligned(dst + i);
-#pragma GCC unroll 0
-  for (; i < n; ++i) dst[i] = src[i];
-}
-
-#if defined(__AVX2__)
-// float: the ragged end (fewer than 8 values, e.g. a whole 7-wide row) in one masked move.
-template <>
-inline void copy_run<float>(const float* src, float* dst, Index n) {
-  Index i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
-  if (i < n) {
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - i)),
-                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    _mm256_maskstore_ps(dst + i, mask, _mm256_maskload_ps(src + i, mask));
-  }
-}
-#endif
-
-// dst[0, n) += src[0, n), likewise.
-template <class T>
-inline void add_run(const T* src, T* dst, Index n) {
-  using Batch = xsimd::batch<T>;
-  constexpr Index lanes = static_cast<Index>(Batch::size);
-  Index i = 0;
-  for (; i + lanes <= n; i += lanes) (Batch::load_unaligned(dst + i) + Batch::load_unaligned(src + i)).store_unaligned(dst + i);
-#pragma GCC unroll 0
-  for (; i < n; ++i) dst[i] += src[i];
-}
-
-#if defined(__AVX2__)
-template <>
-inline void add_run<float>(const float* src, float* dst, Index n) {
-  Index i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
-  if (i < n) {
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - i)),
-                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    const __m256 sum = _mm256_add_ps(_mm256_maskload_ps(dst + i, mask), _mm256_maskload_ps(src + i, mask));
-    _mm256_maskstore_ps(dst + i, mask, sum);
-  }
-}
-#endif
 
 // Images per panel of the fused loops below: about 2^18 / R columns (a panel of cols of about
 // 1 MB in float), at least 512 columns, whole images only. Fixed by the shape alone.

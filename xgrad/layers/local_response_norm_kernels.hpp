@@ -25,6 +25,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include <xgrad/core/error.hpp>
+#include <xgrad/core/simd_kernels.hpp>
 #include <xgrad/core/tensor.hpp>
 
 // Dimension key: N = batch, C = channels, S = inner size (product of the trailing dims),
@@ -62,15 +63,6 @@
 namespace xgrad {
 namespace {
 
-using Index = std::int64_t;
-
-template <class T>
-using Batch = xsimd::batch<T>;
-template <class T>
-constexpr Index kLanes = static_cast<Index>(Batch<T>::size);
-template <class T>
-using AlignedVector = std::vector<T, xsimd::aligned_allocator<T>>;
-
 // Positions per across-channel work item: a few hundred keeps items balanced over threads
 // and, for row stacks, long contiguous runs per channel while the live rows fit in L1/L2.
 constexpr Index kBlock = 512;
@@ -90,50 +82,6 @@ inline BlockItem block_item(Index item, Index blocks, Index channels, Index inne
 }
 
 inline Index round_up(Index value, Index multiple) { return (value + multiple - 1) / multiple * multiple; }
-
-// Loads `count` (1..lanes) values and zero-fills the other lanes, so the ragged end of a row
-// goes through the same vector arithmetic as the rest.
-template <class T>
-Batch<T> load_part(const T* src, Index count) {
-  if (count == kLanes<T>) return Batch<T>::load_unaligned(src);
-#if XSIMD_WITH_AVX512F
-  if constexpr (std::is_base_of<xsimd::avx512f, typename Batch<T>::arch_type>::value) {
-    // Masked load: the lanes past `count` read as zero (and are not accessed).
-    const auto mask = static_cast<std::uint32_t>((std::uint64_t(1) << count) - 1);
-    if constexpr (std::is_same<T, float>::value) {
-      return _mm512_maskz_loadu_ps(static_cast<__mmask16>(mask), src);
-    } else if constexpr (std::is_same<T, double>::value) {
-      return _mm512_maskz_loadu_pd(static_cast<__mmask8>(mask), src);
-    }
-  }
-#endif
-  alignas(Batch<T>) T tmp[kLanes<T>] = {};
-  std::copy(src, src + count, tmp);
-  return Batch<T>::load_aligned(tmp);
-}
-
-template <class T>
-void store_part(const Batch<T>& value, T* dst, Index count) {
-  if (count == kLanes<T>) {
-    value.store_unaligned(dst);
-    return;
-  }
-#if XSIMD_WITH_AVX512F
-  if constexpr (std::is_base_of<xsimd::avx512f, typename Batch<T>::arch_type>::value) {
-    const auto mask = static_cast<std::uint32_t>((std::uint64_t(1) << count) - 1);
-    if constexpr (std::is_same<T, float>::value) {
-      _mm512_mask_storeu_ps(dst, static_cast<__mmask16>(mask), value);
-      return;
-    } else if constexpr (std::is_same<T, double>::value) {
-      _mm512_mask_storeu_pd(dst, static_cast<__mmask8>(mask), value);
-      return;
-    }
-  }
-#endif
-  alignas(Batch<T>) T tmp[kLanes<T>];
-  value.store_aligned(tmp);
-  std::copy(tmp, tmp + count, dst);
-}
 
 // Estimates of 1/sqrt(s) for float vectors: 14 bits with AVX-512 (vrsqrt14ps), 12 bits
 // otherwise. (xsimd 8.1's AVX-512 rsqrt names an intrinsic that GCC lacks, hence the direct
