@@ -34,6 +34,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <xgrad/layers/local_response_norm.hpp>
@@ -69,22 +71,35 @@ Coefficients<T> coefficients_of(const LrnOptions& o) {
           static_cast<T>(2.0 * o.alpha() * o.beta() / divisor)};
 }
 
+// Calls f(std::integral_constant<int, N>()) with N = size, for 1 <= size <= kMaxDirect: the
+// one map from the runtime window size to the compile-time N of the column kernels (one
+// instantiation of f per size).
+template <class F>
+void with_window_size(Index size, F&& f) {
+  static_assert(kMaxDirect == 8, "one case per window size up to kMaxDirect");
+  switch (size) {
+    case 1: f(std::integral_constant<int, 1>()); break;
+    case 2: f(std::integral_constant<int, 2>()); break;
+    case 3: f(std::integral_constant<int, 3>()); break;
+    case 4: f(std::integral_constant<int, 4>()); break;
+    case 5: f(std::integral_constant<int, 5>()); break;
+    case 6: f(std::integral_constant<int, 6>()); break;
+    case 7: f(std::integral_constant<int, 7>()); break;
+    default: f(std::integral_constant<int, 8>()); break;
+  }
+}
+
 template <class T, BetaKind K>
 void forward_impl(const T* x, T* y, const Geometry& g, const LrnOptions& o) {
   const Coefficients<T> co = coefficients_of<T>(o);
   const NegPow<T, K> pow{Batch<T>(static_cast<T>(-o.beta())),
                          o.k() >= static_cast<double>(std::numeric_limits<T>::min())};
   if (o.mode() == LrnMode::AcrossChannels && o.size() <= kMaxDirect) {
-    switch (o.size()) {
-      case 1: forward_columns<T, K, 1>(x, y, g.n, g.c, g.inner, co, pow); break;
-      case 2: forward_columns<T, K, 2>(x, y, g.n, g.c, g.inner, co, pow); break;
-      case 3: forward_columns<T, K, 3>(x, y, g.n, g.c, g.inner, co, pow); break;
-      case 4: forward_columns<T, K, 4>(x, y, g.n, g.c, g.inner, co, pow); break;
-      case 5: forward_columns<T, K, 5>(x, y, g.n, g.c, g.inner, co, pow); break;
-      case 6: forward_columns<T, K, 6>(x, y, g.n, g.c, g.inner, co, pow); break;
-      case 7: forward_columns<T, K, 7>(x, y, g.n, g.c, g.inner, co, pow); break;
-      default: forward_columns<T, K, 8>(x, y, g.n, g.c, g.inner, co, pow); break;
-    }
+    // x and y by value: a pointer captured by reference would have its address taken, and the
+    // row-stack regions below would then reach it through that address.
+    with_window_size(o.size(), [x, y, &g, &co, &pow](auto n) {
+      forward_columns<T, K, decltype(n)::value>(x, y, g.n, g.c, g.inner, co, pow);
+    });
   } else if (o.mode() == LrnMode::AcrossChannels) {
     const Index blocks = blocks_per_sample(g.inner);
     const Index items = g.n * blocks;
@@ -127,17 +142,9 @@ void backward_impl(const T* x, const T* dy, T* dx, const Geometry& g, const LrnO
   const NegPow<T, K> pow{Batch<T>(static_cast<T>(-o.beta())),
                          o.k() >= static_cast<double>(std::numeric_limits<T>::min())};
   if (o.mode() == LrnMode::AcrossChannels && o.size() <= kMaxDirect) {
-    const Index n = g.n, c = g.c, s = g.inner;
-    switch (o.size()) {
-      case 1: backward_columns<T, K, 1>(x, dy, dx, n, c, s, co, pow, accumulate); break;
-      case 2: backward_columns<T, K, 2>(x, dy, dx, n, c, s, co, pow, accumulate); break;
-      case 3: backward_columns<T, K, 3>(x, dy, dx, n, c, s, co, pow, accumulate); break;
-      case 4: backward_columns<T, K, 4>(x, dy, dx, n, c, s, co, pow, accumulate); break;
-      case 5: backward_columns<T, K, 5>(x, dy, dx, n, c, s, co, pow, accumulate); break;
-      case 6: backward_columns<T, K, 6>(x, dy, dx, n, c, s, co, pow, accumulate); break;
-      case 7: backward_columns<T, K, 7>(x, dy, dx, n, c, s, co, pow, accumulate); break;
-      default: backward_columns<T, K, 8>(x, dy, dx, n, c, s, co, pow, accumulate); break;
-    }
+    with_window_size(o.size(), [x, dy, dx, accumulate, &g, &co, &pow](auto n) {  // as in forward_impl
+      backward_columns<T, K, decltype(n)::value>(x, dy, dx, g.n, g.c, g.inner, co, pow, accumulate);
+    });
   } else if (o.mode() == LrnMode::AcrossChannels) {
     const Index blocks = blocks_per_sample(g.inner);
     const Index items = g.n * blocks;
