@@ -186,11 +186,19 @@ void backward_impl(const T* x, const T* dy, T* dx, const Geometry& g, const LrnO
   }
 }
 
-inline BetaKind beta_kind(double beta) {
-  if (beta == 0.75) return BetaKind::ThreeQuarters;
-  if (beta == 0.5) return BetaKind::Half;
-  if (beta == 1.0) return BetaKind::One;
-  return BetaKind::Generic;
+// Calls f(std::integral_constant<BetaKind, K>()) with the K of beta: the one map from beta to
+// the kernels' compile-time BetaKind (one instantiation of f per kind).
+template <class F>
+void with_beta_kind(double beta, F&& f) {
+  if (beta == 0.75) {
+    f(std::integral_constant<BetaKind, BetaKind::ThreeQuarters>());
+  } else if (beta == 0.5) {
+    f(std::integral_constant<BetaKind, BetaKind::Half>());
+  } else if (beta == 1.0) {
+    f(std::integral_constant<BetaKind, BetaKind::One>());
+  } else {
+    f(std::integral_constant<BetaKind, BetaKind::Generic>());
+  }
 }
 
 inline bool is_empty(const std::vector<std::size_t>& shape) {
