@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 #include <array>
+#include <vector>
 
 #include <xgrad/core/blas.hpp>
 #include <xgrad/core/error.hpp>
@@ -219,6 +220,34 @@ BOOST_AUTO_TEST_CASE(gemm_matches_naive_for_every_transpose) {
           double ref = 2.0 * c0(i, j);
           for (std::size_t p = 0; p < k; ++p) ref += 0.5 * (ta ? a(p, i) : a(i, p)) * (tb ? b(j, p) : b(p, j));
           BOOST_TEST(c(i, j) == ref, tt::tolerance(1e-4));
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(gemm_serial_reads_and_writes_only_its_blocks_of_larger_buffers) {
+  // A, B and C are blocks (at row 1, column 2) of larger row-major buffers with rows of 20.
+  Rng rng(13);
+  const std::size_t m = 6, n = 4, k = 5, ld = 20, rows = 12, first = ld + 2;
+  for (int ta = 0; ta < 2; ++ta) {
+    for (int tb = 0; tb < 2; ++tb) {
+      std::vector<double> a(rows * ld), b(rows * ld), c(rows * ld);
+      for (auto* v : {&a, &b, &c})
+        for (double& x : *v) x = static_cast<double>(rng.next_u64() % 17) - 8.0;
+      const std::vector<double> c0 = c;
+      gemm_serial(ta, tb, m, n, k, 0.5, a.data() + first, ld, b.data() + first, ld, 2.0, c.data() + first, ld);
+      for (std::size_t r = 0; r < rows; ++r) {
+        for (std::size_t col = 0; col < ld; ++col) {
+          const std::size_t at = r * ld + col;
+          double ref = c0[at];  // outside the block of C: untouched
+          if (r >= 1 && r < 1 + m && col >= 2 && col < 2 + n) {
+            const std::size_t i = r - 1, j = col - 2;
+            ref = 2.0 * c0[at];
+            for (std::size_t p = 0; p < k; ++p)
+              ref += 0.5 * a[first + (ta ? p * ld + i : i * ld + p)] * b[first + (tb ? j * ld + p : p * ld + j)];
+          }
+          BOOST_TEST_REQUIRE(c[at] == ref);  // small integers: exact
         }
       }
     }

@@ -4,8 +4,8 @@
 // GCC 12's AVX-512 intrinsic headers start some intrinsics from _mm512_undefined_pd(), which
 // -Wmaybe-uninitialized (at -O3) or -Wuninitialized (in the -O1 sanitizer build) then reports
 // wherever xsimd's tanh is inlined into the double kernels below (a known GCC bug, fixed in
-// GCC 13; layers/local_response_norm_kernels.hpp does the same). The pragmas come first so
-// that they cover those headers.
+// GCC 13; layers/local_response_norm_kernels_common.hpp does the same). The pragmas come first
+// so that they cover those headers.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"

@@ -5,6 +5,7 @@
 
 #include <xgrad/core/blas.hpp>
 #include <xgrad/core/error.hpp>
+#include <xgrad/core/threading.hpp>
 
 namespace xgrad {
 
@@ -151,7 +152,7 @@ Variable relu(const Variable& x) {
   const float* src = xv.data();
   float* dst = value.data();
   const std::ptrdiff_t count = static_cast<std::ptrdiff_t>(xv.size());
-#pragma omp parallel for schedule(static) if (count > 65536)
+#pragma omp parallel for schedule(static) if (count >= kParallelElements)
   for (std::ptrdiff_t i = 0; i < count; ++i) dst[i] = src[i] > 0.0f ? src[i] : 0.0f;
   // The mask comes from the output (y > 0 iff x > 0), which the tape keeps alive anyway.
   return record_op("relu", std::move(value), {x}, [x](const Tensor& dout, const Tensor& y) mutable {
@@ -159,7 +160,7 @@ Variable relu(const Variable& x) {
     const float* g = dout.data();
     float* dx = x.grad_buffer().data();
     const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(dout.size());
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
     for (std::ptrdiff_t i = 0; i < n; ++i) dx[i] += yv[i] > 0.0f ? g[i] : 0.0f;
   });
 }

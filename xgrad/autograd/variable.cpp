@@ -2,6 +2,7 @@
 
 #include <xgrad/autograd/tape.hpp>
 #include <xgrad/core/error.hpp>
+#include <xgrad/core/threading.hpp>
 
 namespace xgrad {
 
@@ -63,7 +64,7 @@ void Variable::add_grad(const Tensor& g, const char* op) const {
   float* dst = impl.grad.data();
   const float* src = g.data();
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(g.size());
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
   for (std::ptrdiff_t i = 0; i < n; ++i) dst[i] += src[i];
 }
 

@@ -1,25 +1,16 @@
 #include <xgrad/core/blas.hpp>
 
+#include <algorithm>
+
 #include <omp.h>
 
 #include <xtensor-blas/xblas.hpp>
 
-extern "C" void openblas_set_num_threads(int num_threads);
+#include <xgrad/core/threading.hpp>
 
 namespace xgrad {
 
 namespace {
-
-// One BLAS call, single-threaded.
-template <class T>
-void blas_gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
-               std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
-  using I = xt::blas_index_t;
-  cxxblas::gemm<I>(cxxblas::StorageOrder::RowMajor, trans_a ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
-                   trans_b ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans, static_cast<I>(m),
-                   static_cast<I>(n), static_cast<I>(k), alpha, a, static_cast<I>(lda), b, static_cast<I>(ldb), beta, c,
-                   static_cast<I>(ldc));
-}
 
 // Products smaller than this (m * n * k) are one call; larger ones are split.
 constexpr std::size_t kSplitWork = std::size_t{1} << 18;
@@ -29,8 +20,8 @@ constexpr std::size_t kRowBlock = 64;      // rows of C per block when splitting
 }  // namespace
 
 template <class T>
-void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
-          std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+void gemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+                 std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
   if (m == 0 || n == 0) return;
   if (k == 0) {
     // BLAS would only scale C by beta; keep that meaning without calling it on empty operands.
@@ -38,13 +29,21 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
       for (std::size_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
     return;
   }
-  static const bool blas_single_threaded = (openblas_set_num_threads(1), true);
-  (void)blas_single_threaded;
+  keep_blas_single_threaded();
+  using I = xt::blas_index_t;
+  cxxblas::gemm<I>(cxxblas::StorageOrder::RowMajor, trans_a ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
+                   trans_b ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans, static_cast<I>(m),
+                   static_cast<I>(n), static_cast<I>(k), alpha, a, static_cast<I>(lda), b, static_cast<I>(ldb), beta, c,
+                   static_cast<I>(ldc));
+}
 
+void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
+          const float* b, float beta, float* c) {
+  const std::size_t lda = trans_a ? m : k, ldb = trans_b ? k : n, ldc = n;
   const bool split_columns = m * n * k >= kSplitWork && n >= 2 * kColumnBlock && n >= m;
   const bool split_rows = !split_columns && m * n * k >= kSplitWork && m >= 2 * kRowBlock;
   if (!split_columns && !split_rows) {
-    blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
   const std::size_t block = split_columns ? kColumnBlock : kRowBlock;
@@ -55,24 +54,19 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
     const std::size_t first = static_cast<std::size_t>(i) * block;
     if (split_columns) {
       const std::size_t width = std::min(block, n - first);
-      const T* bb = trans_b ? b + first * ldb : b + first;
-      blas_gemm(trans_a, trans_b, m, width, k, alpha, a, lda, bb, ldb, beta, c + first, ldc);
+      const float* bb = trans_b ? b + first * ldb : b + first;
+      gemm_serial(trans_a, trans_b, m, width, k, alpha, a, lda, bb, ldb, beta, c + first, ldc);
     } else {
       const std::size_t height = std::min(block, m - first);
-      const T* ab = trans_a ? a + first : a + first * lda;
-      blas_gemm(trans_a, trans_b, height, n, k, alpha, ab, lda, b, ldb, beta, c + first * ldc, ldc);
+      const float* ab = trans_a ? a + first : a + first * lda;
+      gemm_serial(trans_a, trans_b, height, n, k, alpha, ab, lda, b, ldb, beta, c + first * ldc, ldc);
     }
   }
 }
 
-void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
-          const float* b, float beta, float* c) {
-  gemm<float>(trans_a, trans_b, m, n, k, alpha, a, trans_a ? m : k, b, trans_b ? k : n, beta, c, n);
-}
-
-template void gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
-                          const float*, std::size_t, float, float*, std::size_t);
-template void gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*, std::size_t,
-                           const double*, std::size_t, double, double*, std::size_t);
+template void gemm_serial<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
+                                 const float*, std::size_t, float, float*, std::size_t);
+template void gemm_serial<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*,
+                                  std::size_t, const double*, std::size_t, double, double*, std::size_t);
 
 }  // namespace xgrad

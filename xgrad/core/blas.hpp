@@ -5,23 +5,28 @@
 // stored (k x n), or (n x k) when trans_b. Transposes are flags, never copies.
 // beta = 1 accumulates into C, which is how backward passes add into gradients.
 //
-// Threading: OpenBLAS itself always runs single-threaded; large products are split into
-// blocks of rows or columns of C whose boundaries depend only on (m, n, k), and the blocks
-// run in parallel under OpenMP. The same calls happen at any thread count, so results are
-// bit-identical at 1 and N threads (OpenBLAS's own threading does not guarantee that).
-// Called from inside an OpenMP parallel region, it runs serially.
+// Two entry points, one for each way of parallelising (OpenBLAS itself always runs
+// single-threaded, see core/threading.hpp: its own threading changes results with the thread
+// count):
+// - gemm: a whole product on contiguous operands. Large products are split into blocks of rows
+//   or columns of C whose boundaries depend only on (m, n, k), and the blocks run in parallel
+//   under OpenMP. The same calls happen at any thread count, so results are bit-identical at 1
+//   and N threads. Called from inside an OpenMP parallel region, it runs serially.
+// - gemm_serial: exactly one BLAS call on the calling thread, on operands inside larger
+//   buffers. For kernels that cut their GEMMs into pieces themselves and run the pieces in their
+//   own OpenMP loops (conv2d); safe to call from several threads at once.
 #include <cstddef>
 
 namespace xgrad {
 
-// Contiguous operands: lda, ldb, ldc are the stored row lengths.
+// Contiguous operands: the stored row lengths are k or m (A), n or k (B) and n (C).
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
           const float* b, float beta, float* c);
 
-// Operands inside larger row-major buffers: lda, ldb, ldc are the distances between
-// consecutive stored rows of A, B and C.
+// lda, ldb, ldc are the distances between consecutive stored rows of A, B and C. Instantiated
+// for float and double.
 template <class T>
-void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
-          std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
+void gemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+                 std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
 
 }  // namespace xgrad

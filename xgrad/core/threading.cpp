@@ -18,15 +18,17 @@ void set_num_threads(int n) {
   omp_set_num_threads(n);
   // OpenBLAS stays single-threaded: xgrad's gemm parallelises over fixed blocks itself, so
   // that results do not depend on the thread count (see core/blas.hpp).
-  openblas_set_num_threads(1);
+  keep_blas_single_threaded();
 }
 
 int get_num_threads() { return omp_get_max_threads(); }
 
-BlasSingleThreadGuard::BlasSingleThreadGuard() : previous_(openblas_get_num_threads()) {
-  openblas_set_num_threads(1);
+void keep_blas_single_threaded() {
+  // The first call sets it (a static's initialisation runs once, even when threads race to it);
+  // later ones set it again only if something else has changed it since.
+  static const bool first = (openblas_set_num_threads(1), true);
+  (void)first;
+  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
-
-BlasSingleThreadGuard::~BlasSingleThreadGuard() { openblas_set_num_threads(previous_); }
 
 }  // namespace xgrad

@@ -2,25 +2,28 @@
 // Threading policy: one knob for all of xgrad's parallelism. OpenMP runs our kernels and
 // our GEMM blocks; OpenBLAS is kept single-threaded underneath (its own threading changes
 // results with the thread count). Results never depend on the thread count; only speed does.
+#include <cstdint>
 
 namespace xgrad {
+
+// Parallel-size thresholds: a loop with less work than this runs on the calling thread, where
+// waking the OpenMP team would cost more than it saves. The test uses the shape alone, and each
+// output is computed the same way on either side of it, so a threshold changes speed only.
+// Elements a loop reads or writes (for pooling: output elements times the window).
+constexpr std::int64_t kParallelElements = std::int64_t{1} << 15;
+// Multiply-adds of a loop of GEMM pieces: higher, as BLAS does many in the time of one element
+// moved.
+constexpr std::int64_t kParallelMacs = std::int64_t{1} << 21;
 
 // Sets the OpenMP thread count (OpenBLAS stays at 1); n < 1 throws xgrad::Error.
 void set_num_threads(int n);
 // The OpenMP thread count that parallel kernels will use.
 int get_num_threads();
 
-// Runs OpenBLAS single-threaded for its lifetime (for BLAS calls made from inside an
-// OpenMP parallel region), restoring the previous setting afterwards.
-class BlasSingleThreadGuard {
- public:
-  BlasSingleThreadGuard();
-  ~BlasSingleThreadGuard();
-  BlasSingleThreadGuard(const BlasSingleThreadGuard&) = delete;
-  BlasSingleThreadGuard& operator=(const BlasSingleThreadGuard&) = delete;
-
- private:
-  int previous_;
-};
+// The one place that keeps OpenBLAS single-threaded: sets its thread count to 1 unless it
+// already is 1. Called before every BLAS call xgrad makes (core/blas.cpp) and by
+// set_num_threads. Once OpenBLAS is at 1 it only reads the setting, so it is safe to call from
+// inside OpenMP parallel regions.
+void keep_blas_single_threaded();
 
 }  // namespace xgrad

@@ -6,15 +6,12 @@
 #include <cstdint>
 #include <vector>
 
-#include <xsimd/xsimd.hpp>
-#if defined(__AVX2__)
-#include <immintrin.h>
-#endif
-#include <xtensor-blas/xblas.hpp>
 #include <xtensor/xadapt.hpp>
 
 #include <xgrad/autograd/tape.hpp>
+#include <xgrad/core/blas.hpp>
 #include <xgrad/core/error.hpp>
+#include <xgrad/core/simd_kernels.hpp>
 #include <xgrad/core/threading.hpp>
 
 // Dimension key (as in conv2d.hpp): N = batch, C = in channels, O = out channels, G = groups,
@@ -29,36 +26,16 @@
 //             dx += col2im(dcols_g)
 //
 // Threading: one pool. Each GEMM is cut into pieces fixed by its shape (column panels of the
-// output, or chunks of a long inner dimension) that OpenMP threads compute with OpenBLAS held
-// single-threaded (BlasSingleThreadGuard), instead of handing each GEMM to OpenBLAS's own
-// threads: on a small machine the hand-over between the two pools (libgomp's threads keep
-// spinning for a while after every parallel region, taking the cores OpenBLAS's threads need)
-// costs more than im2col itself. Every loop writes disjoint memory (cols rows of one image per
-// (n, c) plane, y and dx planes, GEMM panels), and since the pieces do not depend on the thread
-// count, neither do the results (bit-identical at any thread count).
+// output, or chunks of a long inner dimension) that OpenMP threads compute with gemm_serial
+// (OpenBLAS held single-threaded, see core/threading.hpp), instead of handing each GEMM to
+// OpenBLAS's own threads: on a small machine the hand-over between the two pools (libgomp's
+// threads keep spinning for a while after every parallel region, taking the cores OpenBLAS's
+// threads need) costs more than im2col itself. Every loop writes disjoint memory (cols rows of
+// one image per (n, c) plane, y and dx planes, GEMM panels), and since the pieces do not depend
+// on the thread count, neither do the results (bit-identical at any thread count).
 
 namespace xgrad {
 namespace {
-
-using Index = std::int64_t;
-
-// Below this much work (elements moved, or multiply-adds for a GEMM) a loop runs on the calling
-// thread: waking the team costs more. The choice depends on the shape alone, never on the
-// thread count.
-constexpr Index kParallelElements = Index{1} << 15;
-constexpr Index kParallelMacs = Index{1} << 21;
-
-// C (m x n, row stride ldc) = alpha op(A) op(B) + beta C on row-major buffers with leading
-// dimensions, through xtensor-blas's BLAS bindings (sgemm / dgemm of OpenBLAS).
-template <class T>
-void gemm_ld(bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b,
-             Index ldb, T beta, T* c, Index ldc) {
-  using I = xt::blas_index_t;
-  cxxblas::gemm<I>(cxxblas::StorageOrder::RowMajor, trans_a ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
-                   trans_b ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans, static_cast<I>(m),
-                   static_cast<I>(n), static_cast<I>(k), alpha, a, static_cast<I>(lda), b, static_cast<I>(ldb), beta,
-                   c, static_cast<I>(ldc));
-}
 
 // Chunks of the inner dimension k for split_k_gemm: about one per 512 of k, an even number
 // from 2 to 8 (or 1 for a short k). Fixed by k alone, so the partial sums and their order do not
@@ -92,7 +69,6 @@ void split_k_gemm(bool trans_a, bool trans_b, std::size_t m_, std::size_t n_, st
   const Index lda = trans_a ? m : k, ldb = trans_b ? k : n;
   const Index chunks = k_chunks(k), chunk = (k + chunks - 1) / chunks;
   T* partial = thread_buffer<T, PartialTag>(static_cast<std::size_t>(chunks * m * n));  // (chunks, m, n)
-  BlasSingleThreadGuard single_threaded_blas;
 #pragma omp parallel if (m * n * k >= kParallelMacs)
   {
 #pragma omp for schedule(static)
@@ -103,7 +79,7 @@ void split_k_gemm(bool trans_a, bool trans_b, std::size_t m_, std::size_t n_, st
       const T* bp = trans_b ? b + k0 : b + k0 * ldb;
       // The transposed product, C^T (n x m) = op(B)^T op(A)^T: OpenBLAS is faster with the
       // longer of the two output sides as rows (here R = Cg*K*K rather than Og).
-      gemm_ld(!trans_b, !trans_a, n, m, kc, alpha, bp, ldb, ap, lda, T(0), partial + i * m * n, m);
+      gemm_serial(!trans_b, !trans_a, n, m, kc, alpha, bp, ldb, ap, lda, T(0), partial + i * m * n, m);
     }
     // Each element of C is summed by one thread, in chunk order.
 #pragma omp for schedule(static)
@@ -161,57 +137,6 @@ Conv2dGeometry Conv2dGeometry::make(const char* who, const Shape& input, std::si
 }
 
 namespace {
-
-// dst[0, n) = src[0, n) for the short runs of the column kernels (a row of an output plane),
-// in SIMD registers: a library memmove call per run would cost more than the copy.
-template <class T>
-inline void copy_run(const T* src, T* dst, Index n) {
-  using Batch = xsimd::batch<T>;
-  constexpr Index lanes = static_cast<Index>(Batch::size);
-  Index i = 0;
-  for (; i + lanes <= n; i += lanes) Batch::load_unaligned(src + i).store_unaligned(dst + i);
-#pragma GCC unroll 0
-  for (; i < n; ++i) dst[i] = src[i];
-}
-
-#if defined(__AVX2__)
-// float: the ragged end (fewer than 8 values, e.g. a whole 7-wide row) in one masked move.
-template <>
-inline void copy_run<float>(const float* src, float* dst, Index n) {
-  Index i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
-  if (i < n) {
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - i)),
-                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    _mm256_maskstore_ps(dst + i, mask, _mm256_maskload_ps(src + i, mask));
-  }
-}
-#endif
-
-// dst[0, n) += src[0, n), likewise.
-template <class T>
-inline void add_run(const T* src, T* dst, Index n) {
-  using Batch = xsimd::batch<T>;
-  constexpr Index lanes = static_cast<Index>(Batch::size);
-  Index i = 0;
-  for (; i + lanes <= n; i += lanes) (Batch::load_unaligned(dst + i) + Batch::load_unaligned(src + i)).store_unaligned(dst + i);
-#pragma GCC unroll 0
-  for (; i < n; ++i) dst[i] += src[i];
-}
-
-#if defined(__AVX2__)
-template <>
-inline void add_run<float>(const float* src, float* dst, Index n) {
-  Index i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
-  if (i < n) {
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - i)),
-                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    const __m256 sum = _mm256_add_ps(_mm256_maskload_ps(dst + i, mask), _mm256_maskload_ps(src + i, mask));
-    _mm256_maskstore_ps(dst + i, mask, sum);
-  }
-}
-#endif
 
 // Images per panel of the fused loops below: about 2^18 / R columns (a panel of cols of about
 // 1 MB in float), at least 512 columns, whole images only. Fixed by the shape alone.
@@ -324,7 +249,6 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, T* cols, const Con
   //   out (Og, width) = w_g (Og, R) x cols_g[:, panel]
   //   y[n, g*Og + o, :] = out[o, n's columns] + b
   // Iterations write disjoint parts of cols and y.
-  BlasSingleThreadGuard single_threaded_blas;
 #pragma omp parallel if (Og * L * R >= kParallelMacs)
   {
     T* padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
@@ -340,7 +264,7 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, T* cols, const Con
             im2col_plane(x + (n * C + grp * Cg + cg) * g.H * g.W, cols_g + cg * K * K * L + n * PP, L, padded, g);
           }
         }
-        gemm_ld(false, false, Og, width, R, T(1), w + grp * Og * R, R, cols_g + n0 * PP, L, T(0), out, width);
+        gemm_serial(false, false, Og, width, R, T(1), w + grp * Og * R, R, cols_g + n0 * PP, L, T(0), out, width);
         for (Index o = 0; o < Og; ++o) {
           const Index oc = grp * Og + o;
           const T bias = b != nullptr ? b[oc] : T(0);
@@ -385,7 +309,6 @@ void conv2d_backward(const T* dy, const T* w, const T* cols, T* dx, T* dw, T* db
   // Iterations add into disjoint (n, c) planes of dx.
   const Index per = images_per_panel(g), panels = (N + per - 1) / per;
   const Index planes = (g.H + 2 * g.P) * (g.W + 2 * g.P);
-  BlasSingleThreadGuard single_threaded_blas;
 #pragma omp parallel if (Og * L * R >= kParallelMacs)
   {
     T* padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
@@ -394,8 +317,8 @@ void conv2d_backward(const T* dy, const T* w, const T* cols, T* dx, T* dw, T* db
     for (Index grp = 0; grp < static_cast<Index>(g.G); ++grp) {
       for (Index panel = 0; panel < panels; ++panel) {
         const Index n0 = panel * per, n1 = std::min(N, n0 + per), width = (n1 - n0) * PP;
-        gemm_ld(true, false, R, width, Og, T(1), w + grp * Og * R, R, scratch + grp * Og * L + n0 * PP, L, T(0), dcols,
-                width);
+        gemm_serial(true, false, R, width, Og, T(1), w + grp * Og * R, R, scratch + grp * Og * L + n0 * PP, L, T(0),
+                    dcols, width);
         for (Index n = n0; n < n1; ++n) {
           for (Index cg = 0; cg < Cg; ++cg) {
             col2im_plane(dcols + cg * K * K * width + (n - n0) * PP, width, dx + (n * C + grp * Cg + cg) * g.H * g.W,

@@ -5,6 +5,7 @@
 
 #include <xgrad/autograd/tape.hpp>
 #include <xgrad/core/error.hpp>
+#include <xgrad/core/threading.hpp>
 
 // Dimension key: N = batch, K = classes. Rows are independent: the OpenMP loops give each row
 // to one thread (a per-row loss, or one row of dlogits), and the forward sums the per-row
@@ -14,9 +15,6 @@ namespace xgrad {
 namespace {
 
 using Index = std::int64_t;
-
-// Below this many logits the kernels run on the calling thread (waking the team costs more).
-constexpr std::size_t kParallelElements = std::size_t{1} << 15;
 
 // max and log(sum(exp(z - max))) of one row, accumulated in double.
 template <class T>
@@ -49,7 +47,7 @@ template <class T>
 T cross_entropy_forward(const T* logits, const std::int64_t* labels, std::size_t N, std::size_t K) {
   std::vector<double> row_loss(N);  // (N)
   const Index n_rows = static_cast<Index>(N);
-#pragma omp parallel for schedule(static) if (N * K >= kParallelElements)
+#pragma omp parallel for schedule(static) if (static_cast<Index>(N * K) >= kParallelElements)
   for (Index n = 0; n < n_rows; ++n) {
     const T* z = logits + n * static_cast<Index>(K);
     double max, log_sum;
@@ -66,7 +64,7 @@ void cross_entropy_backward(const T* logits, const std::int64_t* labels, T dloss
                             std::size_t K) {
   const double scale = static_cast<double>(dloss) / static_cast<double>(N);
   const Index n_rows = static_cast<Index>(N);
-#pragma omp parallel for schedule(static) if (N * K >= kParallelElements)
+#pragma omp parallel for schedule(static) if (static_cast<Index>(N * K) >= kParallelElements)
   for (Index n = 0; n < n_rows; ++n) {
     const T* z = logits + n * static_cast<Index>(K);  // (K)
     T* dz = dlogits + n * static_cast<Index>(K);      // (K)

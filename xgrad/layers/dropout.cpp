@@ -4,6 +4,7 @@
 
 #include <xgrad/autograd/tape.hpp>
 #include <xgrad/core/error.hpp>
+#include <xgrad/core/threading.hpp>
 
 // Dimension key: E = number of elements (any shape, flat).
 // Each element's keep/drop decision depends only on (seed, call, index), so the OpenMP loops
@@ -13,9 +14,6 @@ namespace xgrad {
 namespace {
 
 using Index = std::int64_t;
-
-// Below this many elements the kernels run on the calling thread (waking the team costs more).
-constexpr Index kParallelElements = Index{1} << 15;
 
 // splitmix64's finaliser: a bijective 64-bit mix with good avalanche.
 std::uint64_t mix64(std::uint64_t z) {

@@ -13,16 +13,9 @@ void lrn_backward(const T* x, const T* dy, T* dx, const std::vector<std::size_t>
   validate_lrn_input(o, shape);
   if (is_empty(shape)) return;
   const Geometry g = geometry_of(shape);
-  switch (beta_kind(o.beta())) {
-    case BetaKind::ThreeQuarters:
-      backward_impl<T, BetaKind::ThreeQuarters>(x, dy, dx, g, o, accumulate);
-      break;
-    case BetaKind::Half: backward_impl<T, BetaKind::Half>(x, dy, dx, g, o, accumulate); break;
-    case BetaKind::One: backward_impl<T, BetaKind::One>(x, dy, dx, g, o, accumulate); break;
-    case BetaKind::Generic:
-      backward_impl<T, BetaKind::Generic>(x, dy, dx, g, o, accumulate);
-      break;
-  }
+  with_beta_kind(o.beta(), [x, dy, dx, accumulate, &g, &o](auto kind) {
+    backward_impl<T, decltype(kind)::value>(x, dy, dx, g, o, accumulate);
+  });
 }
 
 template void lrn_backward<float>(const float*, const float*, float*,

@@ -12,12 +12,9 @@ void lrn_forward(const T* x, T* y, const std::vector<std::size_t>& shape, const 
   validate_lrn_input(o, shape);
   if (is_empty(shape)) return;
   const Geometry g = geometry_of(shape);
-  switch (beta_kind(o.beta())) {
-    case BetaKind::ThreeQuarters: forward_impl<T, BetaKind::ThreeQuarters>(x, y, g, o); break;
-    case BetaKind::Half: forward_impl<T, BetaKind::Half>(x, y, g, o); break;
-    case BetaKind::One: forward_impl<T, BetaKind::One>(x, y, g, o); break;
-    case BetaKind::Generic: forward_impl<T, BetaKind::Generic>(x, y, g, o); break;
-  }
+  with_beta_kind(o.beta(), [x, y, &g, &o](auto kind) {
+    forward_impl<T, decltype(kind)::value>(x, y, g, o);
+  });
 }
 
 template void lrn_forward<float>(const float*, float*, const std::vector<std::size_t>&,

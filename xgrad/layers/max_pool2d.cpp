@@ -6,6 +6,7 @@
 
 #include <xgrad/autograd/tape.hpp>
 #include <xgrad/core/error.hpp>
+#include <xgrad/core/threading.hpp>
 
 // Dimension key: N = batch, C = channels, H, W = input height, width, K = kernel size,
 // S = stride, P = padding, OH, OW = output height, width.
@@ -18,10 +19,6 @@ namespace xgrad {
 namespace {
 
 using Index = std::int64_t;
-
-// Below this much work a kernel runs on the calling thread (waking the team costs more); the
-// choice depends on the shape alone.
-constexpr Index kParallelWork = Index{1} << 15;
 
 }  // namespace
 
@@ -56,7 +53,7 @@ namespace kernels {
 template <class T>
 void maxpool2d_forward(const T* x, T* y, std::int32_t* argmax, const MaxPool2dGeometry& g) {
   const Index planes = g.N * g.C, H = g.H, W = g.W, K = g.K, S = g.S, P = g.P, OH = g.OH, OW = g.OW;
-#pragma omp parallel for schedule(static) if (planes * OH * OW * K * K >= kParallelWork)
+#pragma omp parallel for schedule(static) if (planes * OH * OW * K * K >= kParallelElements)
   for (Index plane = 0; plane < planes; ++plane) {
     const T* xp = x + plane * H * W;            // (H, W)
     T* yp = y + plane * OH * OW;                // (OH, OW)
@@ -107,7 +104,7 @@ void maxpool2d_forward(const T* x, T* y, std::int32_t* argmax, const MaxPool2dGe
 template <class T>
 void maxpool2d_backward(const T* dy, const std::int32_t* argmax, T* dx, const MaxPool2dGeometry& g) {
   const Index planes = g.N * g.C, HW = g.H * g.W, OHW = g.OH * g.OW;
-#pragma omp parallel for schedule(static) if (planes * (OHW + HW) >= kParallelWork)
+#pragma omp parallel for schedule(static) if (planes * (OHW + HW) >= kParallelElements)
   for (Index plane = 0; plane < planes; ++plane) {
     const T* dyp = dy + plane * OHW;                  // (OH, OW)
     const std::int32_t* ap = argmax + plane * OHW;    // (OH, OW)

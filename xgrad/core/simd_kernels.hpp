@@ -1,0 +1,136 @@
+// Internal to xgrad (not installed: the install leaves out "*_kernels*.hpp"): the SIMD load
+// and store helpers the kernels share (layers/conv2d.cpp, the LocalResponseNorm kernels), over
+// xsimd batches of the build's widest vectors. Like the kernel headers, everything is in an
+// unnamed namespace: each translation unit gets its own internal copy, which GCC inlines and
+// specialises into its loops as if it had been written there.
+//
+// Versions, and why:
+// - load_part / store_part: one vector with only `count` lanes valid, so the ragged end of a
+//   row goes through the same vector arithmetic as the rest. AVX-512 builds use masked moves;
+//   other targets go through an aligned stack copy.
+// - copy_run / add_run: dst = src and dst += src over a short run (a row of an image plane),
+//   where a library call per run would cost more than the copy: whole vectors, then the end.
+//   The float versions on AVX2 (and AVX-512) targets move 8 values at a time and the ragged end
+//   (fewer than 8, e.g. a whole 7-wide row) in one masked move; the generic ones finish with a
+//   scalar loop.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include <xsimd/xsimd.hpp>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+namespace xgrad {
+namespace {
+
+// The kernels' signed index and size type.
+using Index = std::int64_t;
+
+template <class T>
+using Batch = xsimd::batch<T>;
+template <class T>
+constexpr Index kLanes = static_cast<Index>(Batch<T>::size);
+template <class T>
+using AlignedVector = std::vector<T, xsimd::aligned_allocator<T>>;
+
+// Loads `count` (1..lanes) values and zero-fills the other lanes.
+template <class T>
+Batch<T> load_part(const T* src, Index count) {
+  if (count == kLanes<T>) return Batch<T>::load_unaligned(src);
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of<xsimd::avx512f, typename Batch<T>::arch_type>::value) {
+    // Masked load: the lanes past `count` read as zero (and are not accessed).
+    const auto mask = static_cast<std::uint32_t>((std::uint64_t(1) << count) - 1);
+    if constexpr (std::is_same<T, float>::value) {
+      return _mm512_maskz_loadu_ps(static_cast<__mmask16>(mask), src);
+    } else if constexpr (std::is_same<T, double>::value) {
+      return _mm512_maskz_loadu_pd(static_cast<__mmask8>(mask), src);
+    }
+  }
+#endif
+  alignas(Batch<T>) T tmp[kLanes<T>] = {};
+  std::copy(src, src + count, tmp);
+  return Batch<T>::load_aligned(tmp);
+}
+
+// Stores the first `count` (1..lanes) lanes of `value`; dst[count, lanes) is not accessed.
+template <class T>
+void store_part(const Batch<T>& value, T* dst, Index count) {
+  if (count == kLanes<T>) {
+    value.store_unaligned(dst);
+    return;
+  }
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of<xsimd::avx512f, typename Batch<T>::arch_type>::value) {
+    const auto mask = static_cast<std::uint32_t>((std::uint64_t(1) << count) - 1);
+    if constexpr (std::is_same<T, float>::value) {
+      _mm512_mask_storeu_ps(dst, static_cast<__mmask16>(mask), value);
+      return;
+    } else if constexpr (std::is_same<T, double>::value) {
+      _mm512_mask_storeu_pd(dst, static_cast<__mmask8>(mask), value);
+      return;
+    }
+  }
+#endif
+  alignas(Batch<T>) T tmp[kLanes<T>];
+  value.store_aligned(tmp);
+  std::copy(tmp, tmp + count, dst);
+}
+
+// dst[0, n) = src[0, n).
+template <class T>
+inline void copy_run(const T* src, T* dst, Index n) {
+  Index i = 0;
+  for (; i + kLanes<T> <= n; i += kLanes<T>) Batch<T>::load_unaligned(src + i).store_unaligned(dst + i);
+#pragma GCC unroll 0
+  for (; i < n; ++i) dst[i] = src[i];
+}
+
+// dst[0, n) += src[0, n).
+template <class T>
+inline void add_run(const T* src, T* dst, Index n) {
+  Index i = 0;
+  for (; i + kLanes<T> <= n; i += kLanes<T>) {
+    (Batch<T>::load_unaligned(dst + i) + Batch<T>::load_unaligned(src + i)).store_unaligned(dst + i);
+  }
+#pragma GCC unroll 0
+  for (; i < n; ++i) dst[i] += src[i];
+}
+
+#if defined(__AVX2__)
+// The lanes [0, count) of 8 floats, for count in 1..7.
+inline __m256i first_lanes_mask(int count) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+template <>
+inline void copy_run<float>(const float* src, float* dst, Index n) {
+  Index i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
+  if (i < n) {
+    const __m256i mask = first_lanes_mask(static_cast<int>(n - i));
+    _mm256_maskstore_ps(dst + i, mask, _mm256_maskload_ps(src + i, mask));
+  }
+}
+
+template <>
+inline void add_run<float>(const float* src, float* dst, Index n) {
+  Index i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
+  }
+  if (i < n) {
+    const __m256i mask = first_lanes_mask(static_cast<int>(n - i));
+    const __m256 sum = _mm256_add_ps(_mm256_maskload_ps(dst + i, mask), _mm256_maskload_ps(src + i, mask));
+    _mm256_maskstore_ps(dst + i, mask, sum);
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace xgrad
