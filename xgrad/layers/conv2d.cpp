@@ -401,10 +401,8 @@ Conv2d::Conv2d(const Conv2dOptions& options, Rng& rng) : options_(options) {
 }
 
 Variable Conv2d::forward(const Variable& x) {
-  const Conv2dOptions& o = options_;
   try {
-    return functional::conv2d(x, weight_, bias_, Conv2dFuncOptions().stride(o.stride()).padding(o.padding()).groups(o.groups()),
-                              &workspace_);
+    return functional::conv2d(x, weight_, bias_, options_.func(), &workspace_);
   } catch (const Error& e) {
     rethrow_naming_layer(e, "Conv2d");
   }

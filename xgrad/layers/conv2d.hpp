@@ -69,9 +69,32 @@ void conv2d_backward(const T* dy, const T* w, const T* cols, T* dx, T* dw, T* db
 
 }  // namespace kernels
 
+namespace detail {
+// The settings that Conv2d's options and its functional form's options share; each setter
+// returns the derived options, so that calls chain.
+template <class Derived>
+class Conv2dSettings {
+ public:
+  Derived& stride(std::size_t stride) { stride_ = stride; return self(); }
+  std::size_t stride() const { return stride_; }
+  Derived& padding(std::size_t padding) { padding_ = padding; return self(); }
+  std::size_t padding() const { return padding_; }
+  Derived& groups(std::size_t groups) { groups_ = groups; return self(); }
+  std::size_t groups() const { return groups_; }
+
+ private:
+  Derived& self() { return static_cast<Derived&>(*this); }
+  std::size_t stride_ = 1, padding_ = 0, groups_ = 1;
+};
+}  // namespace detail
+
+// The functional form's settings (the sizes come from the weight):
+//   Conv2dFuncOptions().stride(2).padding(2)
+class Conv2dFuncOptions : public detail::Conv2dSettings<Conv2dFuncOptions> {};
+
 // Conv2d's settings: the sizes are required (positional), the rest named, as
-//   Conv2dOptions(24, 64, 5).stride(1).padding(2).groups(2)
-class Conv2dOptions {
+//   Conv2dOptions(24, 64, 5).stride(1).padding(2).groups(2).bias(false)
+class Conv2dOptions : public detail::Conv2dSettings<Conv2dOptions> {
  public:
   Conv2dOptions(std::size_t in_channels, std::size_t out_channels, std::size_t kernel_size)
       : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
@@ -79,34 +102,14 @@ class Conv2dOptions {
   std::size_t in_channels() const { return in_channels_; }
   std::size_t out_channels() const { return out_channels_; }
   std::size_t kernel_size() const { return kernel_size_; }
-  Conv2dOptions& stride(std::size_t stride) { stride_ = stride; return *this; }
-  std::size_t stride() const { return stride_; }
-  Conv2dOptions& padding(std::size_t padding) { padding_ = padding; return *this; }
-  std::size_t padding() const { return padding_; }
-  Conv2dOptions& groups(std::size_t groups) { groups_ = groups; return *this; }
-  std::size_t groups() const { return groups_; }
   Conv2dOptions& bias(bool bias) { bias_ = bias; return *this; }
   bool bias() const { return bias_; }
+  // The functional form's share of these settings.
+  Conv2dFuncOptions func() const { return Conv2dFuncOptions().stride(stride()).padding(padding()).groups(groups()); }
 
  private:
   std::size_t in_channels_, out_channels_, kernel_size_;
-  std::size_t stride_ = 1, padding_ = 0, groups_ = 1;
   bool bias_ = true;
-};
-
-// The functional form's settings (the sizes come from the weight):
-//   Conv2dFuncOptions().stride(2).padding(2)
-class Conv2dFuncOptions {
- public:
-  Conv2dFuncOptions& stride(std::size_t stride) { stride_ = stride; return *this; }
-  std::size_t stride() const { return stride_; }
-  Conv2dFuncOptions& padding(std::size_t padding) { padding_ = padding; return *this; }
-  std::size_t padding() const { return padding_; }
-  Conv2dFuncOptions& groups(std::size_t groups) { groups_ = groups; return *this; }
-  std::size_t groups() const { return groups_; }
-
- private:
-  std::size_t stride_ = 1, padding_ = 0, groups_ = 1;
 };
 
 // Buffers a convolution reuses from call to call (a Conv2d layer keeps one), reallocated only

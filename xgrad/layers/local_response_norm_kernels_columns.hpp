@@ -9,7 +9,7 @@
 // apart. With the float fast paths for s^(-beta) (NegPow, FastThreeQuarters) most of the
 // forward's arithmetic hides under its memory accesses: a variant without the power runs no
 // faster. What is left is mostly the access pattern, short runs from C planes in turn, which
-// the hardware prefetchers follow less well than one stream (README, Performance, has the
+// the hardware prefetchers follow less well than one stream (bench/README.md has the
 // measurements).
 //
 // Versions, each instantiated per window size N (a compile-time constant, so the register

@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include <xgrad/core/error.hpp>
+#include <xgrad/core/threading.hpp>
 
 namespace xgrad::optim {
 
@@ -45,7 +46,7 @@ void SGD::step() {
     if (mom > 0.0f && first) momentum_[i] = empty(v.shape());
     float* buf = mom > 0.0f ? momentum_[i].data() : nullptr;
     const bool nesterov = options_.nesterov();
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
     for (std::ptrdiff_t j = 0; j < n; ++j) {
       float d = g[j] + wd * p[j];
       if (buf) {
