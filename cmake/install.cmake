@@ -5,7 +5,8 @@ include(CMakePackageConfigHelpers)
 
 set(XGRAD_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/xgrad)
 
-set(xgrad_installed_targets xgrad xgrad_core xgrad_autograd xgrad_layers xgrad_optim xgrad_sampler xgrad_flags)
+set(xgrad_installed_targets xgrad xgrad_core xgrad_autograd xgrad_layers xgrad_optim xgrad_data xgrad_sampler
+  xgrad_flags)
 if(XGRAD_WITH_MPI)
   list(APPEND xgrad_installed_targets xgrad_distributed)  # consumers find MPI (see xgradConfig.cmake.in)
 endif()

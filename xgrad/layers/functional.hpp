@@ -3,7 +3,7 @@
 // a custom module can call them directly on Variables (its own parameters included):
 //   conv2d(x, weight, bias, Conv2dFuncOptions().stride(2).padding(2))
 //   max_pool2d(x, MaxPool2dOptions(3).stride(2))
-//   local_response_norm(x, LrnOptions{5})
+//   local_response_norm(x, LrnOptions(5).k(2.0))
 //   linear(x, weight, bias)        dropout(x, DropoutMask{p, seed, call}, training)
 //   relu(x)                        cross_entropy(logits, labels)
 // Each is declared beside its layer; this header gathers them.
