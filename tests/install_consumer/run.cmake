@@ -1,6 +1,7 @@
 # Installs xgrad from the build tree into a scratch prefix, then configures, builds and runs
 # a separate project that uses find_package(xgrad) and links xgrad::xgrad.
-# cmake -DXGRAD_SOURCE_DIR=... -DXGRAD_BINARY_DIR=... -DWORK_DIR=... -P run.cmake
+# cmake -DXGRAD_SOURCE_DIR=... -DXGRAD_BINARY_DIR=... -DWORK_DIR=... [-DCONSUMER_FLAGS=...] -P run.cmake
+# CONSUMER_FLAGS: compile and link flags of the consumer (the sanitizers, for a sanitized build).
 file(REMOVE_RECURSE "${WORK_DIR}")
 set(prefix "${WORK_DIR}/prefix")
 
@@ -23,7 +24,8 @@ if(kernel_headers)
   message(FATAL_ERROR "internal kernel headers were installed: ${kernel_headers}")
 endif()
 run_step("configure consumer" ${CMAKE_COMMAND} -S "${XGRAD_SOURCE_DIR}/tests/install_consumer/project"
-         -B "${WORK_DIR}/build" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${prefix}")
+         -B "${WORK_DIR}/build" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${prefix}"
+         "-DCMAKE_CXX_FLAGS=${CONSUMER_FLAGS}" "-DCMAKE_EXE_LINKER_FLAGS=${CONSUMER_FLAGS}")
 run_step("build consumer" ${CMAKE_COMMAND} --build "${WORK_DIR}/build")
 run_step("run consumer" "${WORK_DIR}/build/consumer")
 message(STATUS "consumer said: ${step_output}")
