@@ -25,3 +25,4 @@
 #include <xgrad/layers/relu.hpp>
 #include <xgrad/optim/lr_scheduler.hpp>
 #include <xgrad/optim/sgd.hpp>
+#include <xgrad/optim/training_state.hpp>

@@ -69,6 +69,16 @@ void Rng::shuffle(std::vector<std::size_t>& values) {
   for (std::size_t i = values.size(); i > 1; --i) std::swap(values[i - 1], values[below(i)]);
 }
 
+RngState Rng::state() const { return {{s_[0], s_[1], s_[2], s_[3]}, has_spare_, spare_}; }
+
+void Rng::set_state(const RngState& state) {
+  XGRAD_CHECK(state.s[0] != 0 || state.s[1] != 0 || state.s[2] != 0 || state.s[3] != 0,
+              "Rng::set_state: an all-zero state is not one xoshiro256** can be in");
+  for (int i = 0; i < 4; ++i) s_[i] = state.s[i];
+  has_spare_ = state.has_spare;
+  spare_ = state.spare;
+}
+
 void Rng::fill_uniform(Tensor& t, double lo, double hi) {
   for (auto& v : t) v = static_cast<float>(uniform(lo, hi));
 }

@@ -9,6 +9,13 @@
 
 namespace xgrad {
 
+// Everything an Rng's future draws depend on, to save and restore a generator exactly.
+struct RngState {
+  std::uint64_t s[4];
+  bool has_spare;
+  double spare;  // the second normal of the last Box-Muller pair, when has_spare
+};
+
 class Rng {
  public:
   explicit Rng(std::uint64_t seed = 0);
@@ -22,6 +29,11 @@ class Rng {
   std::uint64_t below(std::uint64_t n);
   // Shuffles values in place (Fisher-Yates, one below() per position from the back).
   void shuffle(std::vector<std::size_t>& values);
+
+  RngState state() const;
+  // Continues exactly where the generator that gave `state` was. An all-zero s (which
+  // xoshiro256** never reaches) throws xgrad::Error.
+  void set_state(const RngState& state);
 
   void fill_uniform(Tensor& t, double lo, double hi);
   void fill_normal(Tensor& t, double mean, double stddev);

@@ -57,17 +57,17 @@ std::vector<Entry> entries(Layer& model, const char* who) {
 // Flushes a file or directory to stable storage.
 void fsync_path(const fs::path& path, bool directory) {
   const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  XGRAD_CHECK(fd >= 0, "save_checkpoint: cannot open ", path.string(), " to sync it: ", std::strerror(errno));
+  XGRAD_CHECK(fd >= 0, "checkpoint: cannot open ", path.string(), " to sync it: ", std::strerror(errno));
   const int rc = ::fsync(fd);
   const int saved = errno;
   ::close(fd);
-  XGRAD_CHECK(rc == 0, "save_checkpoint: fsync of ", path.string(), " failed: ", std::strerror(saved));
+  XGRAD_CHECK(rc == 0, "checkpoint: fsync of ", path.string(), " failed: ", std::strerror(saved));
 }
 
 void rename_or_throw(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   fs::rename(from, to, ec);
-  XGRAD_CHECK(!ec, "save_checkpoint: cannot rename ", from.string(), " to ", to.string(), ": ", ec.message());
+  XGRAD_CHECK(!ec, "checkpoint: cannot rename ", from.string(), " to ", to.string(), ": ", ec.message());
 }
 
 // Puts the complete directory `fresh` in place of `target` (which may not exist).
@@ -106,37 +106,61 @@ void replace_directory(const fs::path& fresh, const fs::path& target, const fs::
 
 void save_checkpoint(Layer& model, const std::string& dir) { save_checkpoint(model, dir, nullptr); }
 
-void save_checkpoint(Layer& model, const std::string& dir, const CheckpointFileHook& after_each_file) {
-  const auto params = entries(model, "save_checkpoint");
-  const fs::path target = normalised(dir, "save_checkpoint");
+namespace detail {
+
+void write_directory(const std::string& dir, const char* who, const std::vector<DirectoryFile>& files,
+                     const CheckpointFileHook& after_each_file) {
+  const fs::path target = normalised(dir, who);
   const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::error_code ec;
   fs::create_directories(parent, ec);
-  XGRAD_CHECK(!ec, "save_checkpoint: cannot create the parent directory ", parent.string(), " of ", target.string(), ": ",
-        ec.message());
-  XGRAD_CHECK(!fs::exists(target, ec) || fs::is_directory(target, ec), "save_checkpoint: ", target.string(),
-        " exists and is not a directory");
+  XGRAD_CHECK(!ec, who, ": cannot create the parent directory ", parent.string(), " of ", target.string(), ": ",
+              ec.message());
+  XGRAD_CHECK(!fs::exists(target, ec) || fs::is_directory(target, ec), who, ": ", target.string(),
+              " exists and is not a directory");
 
   fs::path tmp = target;
   tmp += ".tmp-" + std::to_string(::getpid());
   fs::remove_all(tmp, ec);  // a leftover of an earlier save by a process with our pid
   fs::create_directory(tmp, ec);
-  XGRAD_CHECK(!ec, "save_checkpoint: cannot create the temporary directory ", tmp.string(), ": ", ec.message());
+  XGRAD_CHECK(!ec, who, ": cannot create the temporary directory ", tmp.string(), ": ", ec.message());
   try {
+    std::set<fs::path> subdirectories;
     std::size_t written = 0;
-    for (const auto& p : params) {
-      const fs::path file = tmp / file_name(p);
-      save_npy<float>(file.string(), *p.value);
+    for (const auto& f : files) {
+      const fs::path file = tmp / f.name;
+      if (file.parent_path() != tmp && subdirectories.insert(file.parent_path()).second) {
+        fs::create_directories(file.parent_path(), ec);
+        XGRAD_CHECK(!ec, who, ": cannot create ", file.parent_path().string(), ": ", ec.message());
+      }
+      f.write(file.string());
       fsync_path(file, false);
       ++written;
-      if (after_each_file) after_each_file(file_name(p), written);
+      if (after_each_file) after_each_file(f.name, written);
     }
+    for (const auto& d : subdirectories) fsync_path(d, true);
     fsync_path(tmp, true);
     replace_directory(tmp, target, parent);
   } catch (...) {
     fs::remove_all(tmp, ec);
     throw;
   }
+}
+
+void fsync_directory(const std::string& dir) { fsync_path(dir, true); }
+
+}  // namespace detail
+
+std::vector<detail::DirectoryFile> detail::checkpoint_files(Layer& model, const char* who, const std::string& prefix) {
+  std::vector<DirectoryFile> files;
+  for (const auto& e : entries(model, who)) {
+    files.push_back({prefix + file_name(e), [value = e.value](const std::string& path) { save_npy<float>(path, *value); }});
+  }
+  return files;
+}
+
+void save_checkpoint(Layer& model, const std::string& dir, const CheckpointFileHook& after_each_file) {
+  detail::write_directory(dir, "save_checkpoint", detail::checkpoint_files(model, "save_checkpoint"), after_each_file);
 }
 
 void load_checkpoint(Layer& model, const std::string& dir) {

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <xgrad/layers/layer.hpp>
 
@@ -37,5 +38,24 @@ void load_checkpoint(Layer& model, const std::string& dir);
 // an interrupted save (tests use this); the exception propagates after cleanup.
 using CheckpointFileHook = std::function<void(const std::string& file, std::size_t files_written)>;
 void save_checkpoint(Layer& model, const std::string& dir, const CheckpointFileHook& after_each_file);
+
+namespace detail {
+// One file of a directory written by write_directory: its name inside the directory (one level
+// of subdirectory allowed, "model/0.weight.npy") and how to write it to a path.
+struct DirectoryFile {
+  std::string name;
+  std::function<void(const std::string& path)> write;
+};
+// What save_checkpoint does with its files, for any files: writes each into a temporary
+// sibling "<dir>.tmp-<pid>", fsyncs every file and directory, then puts it in place of <dir> in
+// one step. `who` names the caller in errors.
+void write_directory(const std::string& dir, const char* who, const std::vector<DirectoryFile>& files,
+                     const CheckpointFileHook& after_each_file = nullptr);
+// The files of a model's checkpoint (one .npy per parameter and buffer), named under `prefix`
+// ("" or "model/"); `who` names the caller in errors about names.
+std::vector<DirectoryFile> checkpoint_files(Layer& model, const char* who, const std::string& prefix = "");
+// Flushes a directory's entries to stable storage (after a rename or a removal inside it).
+void fsync_directory(const std::string& dir);
+}  // namespace detail
 
 }  // namespace xgrad

@@ -100,6 +100,12 @@ Variable Dropout::forward(const Variable& x) {
   return functional::dropout(x, DropoutMask{p_, seed_, calls_++});
 }
 
+void Dropout::set_extra_state(const std::vector<std::uint64_t>& state) {
+  XGRAD_CHECK(state.size() == 2, repr(), ": extra state must be {seed, calls}, got ", state.size(), " words");
+  seed_ = state[0];
+  calls_ = state[1];
+}
+
 std::string Dropout::repr() const { return cat("Dropout(p=", p_, ")"); }
 
 }  // namespace xgrad

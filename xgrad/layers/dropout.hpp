@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <xgrad/layers/layer.hpp>
 
@@ -59,6 +60,10 @@ class Dropout : public Layer {
   // one after construction with this seed.
   void set_seed(std::uint64_t seed);
   double p() const { return p_; }
+
+  // {seed, masks drawn}: a training-state checkpoint restores them so the mask sequence goes on.
+  std::vector<std::uint64_t> extra_state() const override { return {seed_, calls_}; }
+  void set_extra_state(const std::vector<std::uint64_t>& state) override;
 
  private:
   double p_;

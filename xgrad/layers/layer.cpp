@@ -99,6 +99,20 @@ void Layer::train(bool on) {
   for (auto& c : children_) c.layer->train(on);
 }
 
+void Layer::set_extra_state(const std::vector<std::uint64_t>& state) {
+  XGRAD_CHECK(state.empty(), repr(), ": has no extra state, but was given ", state.size(), " words");
+}
+
+std::vector<std::pair<std::string, std::vector<std::uint64_t>>> Layer::extra_states() const {
+  std::vector<std::pair<std::string, std::vector<std::uint64_t>>> all;
+  std::unordered_set<const Layer*> seen;
+  walk(*this, "", seen, [&](const Layer& layer, const std::string& prefix) {
+    auto state = layer.extra_state();
+    if (!state.empty()) all.emplace_back(prefix.empty() ? prefix : prefix.substr(0, prefix.size() - 1), std::move(state));
+  });
+  return all;
+}
+
 void Layer::apply(const std::function<void(Layer&)>& fn) {
   std::unordered_set<const Layer*> seen;
   walk(*this, "", seen, [&](const Layer& layer, const std::string&) { fn(const_cast<Layer&>(layer)); });

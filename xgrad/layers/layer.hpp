@@ -12,6 +12,7 @@
 // ensures:  parameters() and buffers() are handles to the registered objects, never copies;
 //           an object reachable under two paths (weight tying, a layer added twice) is listed
 //           once, under the first path in registration order.
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -81,6 +82,17 @@ class Layer {
   virtual void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }
+
+  // State that is neither a parameter nor a buffer, as 64-bit words (PyTorch's
+  // get_extra_state), e.g. Dropout's seed and count of masks drawn; training-state checkpoints
+  // save it so that a resumed run draws what an uninterrupted one would. None by default.
+  virtual std::vector<std::uint64_t> extra_state() const { return {}; }
+  // Restores what extra_state() returned; xgrad::Error naming the layer for a state it cannot
+  // take (by default: any non-empty one).
+  virtual void set_extra_state(const std::vector<std::uint64_t>& state);
+  // The non-empty extra states of this layer and its descendants, by dotted path of the layer
+  // ("" for this one, "features.3"), pre-order, each layer once.
+  std::vector<std::pair<std::string, std::vector<std::uint64_t>>> extra_states() const;
 
   // Calls fn on this layer, then on each descendant once, pre-order.
   void apply(const std::function<void(Layer&)>& fn);

@@ -13,8 +13,11 @@ StepLR::StepLR(SGD& optimizer, int step_size, double gamma)
   XGRAD_CHECK(std::isfinite(gamma) && gamma > 0.0, "StepLR: gamma must be a finite value > 0, got ", gamma);
 }
 
-void StepLR::step() {
-  ++epoch_;
+void StepLR::step() { set_epoch(epoch_ + 1); }
+
+void StepLR::set_epoch(int epoch) {
+  XGRAD_CHECK(epoch >= 0, "StepLR: epoch must be >= 0, got ", epoch);
+  epoch_ = epoch;
   optimizer_.set_lr(base_lr_ * std::pow(gamma_, epoch_ / step_size_));
 }
 
@@ -34,8 +37,10 @@ WarmupCosineLR::WarmupCosineLR(SGD& optimizer, std::size_t total_steps, double w
   optimizer_.set_lr(rate(0));
 }
 
-void WarmupCosineLR::step() {
-  ++step_;
+void WarmupCosineLR::step() { set_steps(step_ + 1); }
+
+void WarmupCosineLR::set_steps(std::size_t steps) {
+  step_ = steps;
   optimizer_.set_lr(rate(step_));
 }
 

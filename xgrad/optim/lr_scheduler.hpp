@@ -14,6 +14,8 @@ class StepLR {
   // Call once per epoch, after the epoch's training.
   void step();
   int epoch() const { return epoch_; }
+  // Resumes after `epoch` epochs (sets the optimiser's rate as step() would have).
+  void set_epoch(int epoch);
 
  private:
   SGD& optimizer_;
@@ -41,6 +43,8 @@ class WarmupCosineLR {
   // The rate of the current step (the optimiser's rate).
   double lr() const { return optimizer_.lr(); }
   std::size_t steps() const { return step_; }
+  // Resumes after `steps` steps (sets the optimiser's rate as step() would have).
+  void set_steps(std::size_t steps);
 
  private:
   double rate(std::size_t t) const;

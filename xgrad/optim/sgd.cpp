@@ -25,6 +25,7 @@ SGD::SGD(std::vector<NamedParameter> parameters, const SGDOptions& options) : op
     if (seen.insert(p.variable.impl().get()).second) params_.push_back(std::move(p));
   }
   momentum_.resize(params_.size());
+  has_momentum_.assign(params_.size(), false);
 }
 
 void SGD::set_lr(double lr) {
@@ -42,8 +43,11 @@ void SGD::step() {
     float* p = v.value().data();
     const float* g = v.grad().data();
     const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(v.size());
-    const bool first = momentum_[i].size() != v.size();
-    if (mom > 0.0f && first) momentum_[i] = empty(v.shape());
+    const bool first = !has_momentum_[i];
+    if (mom > 0.0f && first) {
+      momentum_[i] = empty(v.shape());
+      has_momentum_[i] = true;
+    }
     float* buf = mom > 0.0f ? momentum_[i].data() : nullptr;
     const bool nesterov = options_.nesterov();
 #pragma omp parallel for schedule(static) if (n >= kParallelElements)
@@ -56,6 +60,26 @@ void SGD::step() {
       p[j] -= lr * d;
     }
   }
+}
+
+const Tensor* SGD::momentum_buffer(std::size_t i) const {
+  XGRAD_CHECK(i < params_.size(), "SGD: parameter index ", i, " out of range for ", params_.size(), " parameters");
+  return has_momentum_[i] ? &momentum_[i] : nullptr;
+}
+
+void SGD::set_momentum_buffer(std::size_t i, Tensor buffer) {
+  XGRAD_CHECK(i < params_.size(), "SGD: parameter index ", i, " out of range for ", params_.size(), " parameters");
+  const Shape shape(buffer.shape().begin(), buffer.shape().end());
+  XGRAD_CHECK(shape == params_[i].variable.shape(), "SGD: the momentum buffer of '", params_[i].name,
+              "' must have its shape ", shape_str(params_[i].variable.shape()), ", got ", shape_str(shape));
+  momentum_[i] = std::move(buffer);
+  has_momentum_[i] = true;
+}
+
+void SGD::clear_momentum_buffer(std::size_t i) {
+  XGRAD_CHECK(i < params_.size(), "SGD: parameter index ", i, " out of range for ", params_.size(), " parameters");
+  momentum_[i] = Tensor();
+  has_momentum_[i] = false;
 }
 
 void SGD::zero_grad() {

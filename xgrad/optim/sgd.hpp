@@ -47,9 +47,20 @@ class SGD {
   void set_lr(double lr);
   const SGDOptions& options() const { return options_; }
 
+  // The optimiser's state, for training-state checkpoints: the parameters it updates (each
+  // once, in order) and parameter i's momentum buffer, null until its first step with momentum.
+  const std::vector<NamedParameter>& parameters() const { return params_; }
+  const Tensor* momentum_buffer(std::size_t i) const;
+  // Restores buffer i, which must have the parameter's shape (else xgrad::Error); or drops it,
+  // so that the next step starts the momentum afresh.
+  void set_momentum_buffer(std::size_t i, Tensor buffer);
+  void clear_momentum_buffer(std::size_t i);
+
  private:
   std::vector<NamedParameter> params_;
-  std::vector<Tensor> momentum_;  // one buffer per parameter, allocated on first use
+  std::vector<Tensor> momentum_;    // one buffer per parameter, allocated on first use
+  std::vector<bool> has_momentum_;  // whether momentum_[i] holds a buffer (a default Tensor is 0-d,
+                                    // one element: its size cannot tell)
   SGDOptions options_;
 };
 
