@@ -45,6 +45,8 @@ namespace {
 // --profile and --distributed switches.
 struct Config : examples::RunSettings {
   std::string save, load, metrics, plot;
+  std::string checkpoint_dir, resume;  // training-state checkpoints
+  long long checkpoint_every = 0;      // steps; 0: at the end of every epoch
   bool profile = false;
   bool distributed = false;
 };
@@ -73,6 +75,12 @@ po::options_description make_options(Config& c) {
     ("test-size", po::value(&c.test_size)->default_value(c.test_size), "test images (drawn from another seed)")
     ("save", po::value(&c.save), "save a checkpoint directory after training")
     ("load", po::value(&c.load), "load a checkpoint directory before training")
+    ("checkpoint-dir", po::value(&c.checkpoint_dir), "save the training state (weights, optimiser, progress) into DIR/step-N "
+                                                     "during training, keeping the newest two")
+    ("checkpoint-every", po::value(&c.checkpoint_every)->default_value(c.checkpoint_every),
+     "steps between training-state saves (0: at the end of every epoch)")
+    ("resume", po::value(&c.resume), "continue the run whose training state is in DIR (its newest checkpoint), "
+                                     "with the same flags")
     ("metrics", po::value(&c.metrics), "write JSON metrics to FILE and per-epoch CSV beside it (FILE.csv)")
     ("plot", po::value(&c.plot), "write a PNG of the loss and accuracy curves (needs gnuplot)")
     ("profile", po::bool_switch(&c.profile), "print per-layer forward/backward times")
@@ -100,6 +108,10 @@ void validate(const Config& c) {
   need(c.threads >= 1 && c.threads <= 1024, "--threads must be in [1, 1024]");
   need(c.train_size >= 1 && c.train_size <= 100000000, "--train-size must be >= 1");
   need(c.test_size >= 1 && c.test_size <= 100000000, "--test-size must be >= 1");
+  need(c.checkpoint_every >= 0 && c.checkpoint_every <= 100000000, "--checkpoint-every must be in [0, 100000000]");
+  need(!(c.distributed && (!c.checkpoint_dir.empty() || !c.resume.empty())),
+       "--checkpoint-dir and --resume do not work with --distributed yet");
+  need(c.load.empty() || c.resume.empty(), "--load and --resume exclude each other (--resume restores the weights)");
 #ifndef XGRAD_WITH_MPI
   need(!c.distributed, "--distributed needs MPI, but this build has none (XGRAD_WITH_MPI is off): install an MPI "
                        "(Debian: libopenmpi-dev openmpi-bin) and reconfigure");
@@ -144,11 +156,14 @@ class Training {
         order_(sampler_.size()), shuffle_(order_seed(c)),
         tty_(world.leader() && ::isatty(::fileno(stdout)) != 0) {
     std::iota(order_.begin(), order_.end(), std::size_t{0});
+    const std::string checkpoint_dir = c.checkpoint_dir.empty() ? c.resume : c.checkpoint_dir;
+    if (!checkpoint_dir.empty()) checkpoints_ = std::make_unique<optim::TrainingCheckpoints>(checkpoint_dir);
+    if (!c.resume.empty()) resume(c.resume);
   }
 
   // Trains every epoch into history; false (after saying why) when training diverged.
   bool run(std::vector<EpochRecord>& history) {
-    for (int epoch = 1; epoch <= c_.epochs; ++epoch) {
+    for (int epoch = first_epoch_; epoch <= c_.epochs; ++epoch) {
       EpochSums sums;
       if (!train_epoch(epoch, sums)) return false;
       const double test_accuracy = examples::evaluate(model_, test_, eval_batch_, classes(), world_);
@@ -179,14 +194,19 @@ class Training {
 
   // Trains on this process's samples of one epoch, summing its figures into sums.
   bool train_epoch(int epoch, EpochSums& sums) {
-    if (c_.distributed) order_ = sampler_.indices(static_cast<std::uint64_t>(epoch - 1));
-    else shuffle_.shuffle(order_);
+    // A resumed epoch goes on in the order it was saved with.
+    const std::size_t first_step = epoch == first_epoch_ ? first_step_ : 0;
+    if (first_step == 0) {
+      if (c_.distributed) order_ = sampler_.indices(static_cast<std::uint64_t>(epoch - 1));
+      else shuffle_.shuffle(order_);
+    }
     model_.train();
     auto last_print = Clock::now();
-    for (std::size_t step = 0; step < steps_per_epoch_; ++step) {
+    for (std::size_t step = first_step; step < steps_per_epoch_; ++step) {
       const std::size_t first = step * local_batch_, count = std::min(local_batch_, order_.size() - first);
       examples::gather(train_, order_, first, count, images_, labels_);
       if (!train_step(epoch, step, sums)) return false;
+      save_if_due(epoch, step);
       show_progress(epoch, step, sums, last_print);
     }
     seconds_ += sums.seconds;
@@ -215,6 +235,40 @@ class Training {
     return true;
   }
 
+  // Saves the training state every --checkpoint-every steps (0: after an epoch's last step).
+  void save_if_due(int epoch, std::size_t step) {
+    if (!checkpoints_) return;
+    const auto every = static_cast<std::size_t>(c_.checkpoint_every);
+    if (every > 0 ? steps_done_ % every != 0 : step + 1 != steps_per_epoch_) return;
+    optim::TrainingProgress progress;
+    progress.epoch = static_cast<std::uint64_t>(epoch - 1);
+    progress.step = steps_done_;
+    progress.order = order_;
+    progress.rngs = {{"shuffle", shuffle_.state()}, {"global", global_rng().state()}};
+    checkpoints_->save(model_, opt_, progress);
+  }
+
+  // Continues from the newest training state in root: weights, optimiser, schedule, the
+  // epoch's order and the generators; the next step is the one after the saved one.
+  void resume(const std::string& root) {
+    const std::string dir = checkpoints_->latest();
+    XGRAD_CHECK(!dir.empty(), "--resume ", root, ": no training-state checkpoint (step-N directory) there");
+    const optim::TrainingProgress p = checkpoints_->load(dir, model_, opt_);
+    XGRAD_CHECK(p.order.size() == order_.size() && p.rngs.size() == 2 && p.step <= total_steps_, "--resume ", dir,
+                ": the checkpoint is of a run with other settings (--train-size, --batch-size, --epochs)");
+    for (const auto& [name, state] : p.rngs) (name == "shuffle" ? shuffle_ : global_rng()).set_state(state);
+    order_ = p.order;
+    schedule_.set_steps(p.step);
+    steps_done_ = resumed_steps_ = p.step;
+    first_epoch_ = static_cast<int>(p.epoch) + 1;
+    first_step_ = p.step - p.epoch * steps_per_epoch_;
+    if (first_step_ == steps_per_epoch_) {  // saved at an epoch's end: the next one starts afresh
+      ++first_epoch_;
+      first_step_ = 0;
+    }
+    if (world_.leader()) std::printf("resumed from %s: epoch %d, step %zu\n", dir.c_str(), first_epoch_, first_step_ + 1);
+  }
+
   // Says that and where the loss stopped being finite; returns false.
   bool diverged(int epoch, std::size_t step, double loss) const {
     // The other ranks would wait for this one forever: end the job (see run_or_abort).
@@ -238,7 +292,8 @@ class Training {
     if (!world_.leader() || !(tty_ ? (since_print > 0.1 || last) : (since_print > 30.0 && !last))) return;
     last_print = now;
     const double elapsed = seconds_ + sums.seconds;
-    const double eta = elapsed / static_cast<double>(steps_done_) * static_cast<double>(total_steps_ - steps_done_);
+    const double eta = elapsed / static_cast<double>(steps_done_ - resumed_steps_) *
+                       static_cast<double>(total_steps_ - steps_done_);
     std::printf("%sepoch %d/%lld  step %zu/%zu  loss %.4f  acc %5.1f%%  %.0f img/s  ETA %s%s", tty_ ? "\r" : "", epoch,
                 c_.epochs, step + 1, steps_per_epoch_, sums.loss / static_cast<double>(sums.seen),
                 100.0 * static_cast<double>(sums.correct) / static_cast<double>(sums.seen),
@@ -263,6 +318,9 @@ class Training {
   bool tty_;
   double seconds_ = 0.0;
   std::size_t steps_done_ = 0, images_done_ = 0;
+  std::unique_ptr<optim::TrainingCheckpoints> checkpoints_;  // with --checkpoint-dir or --resume
+  int first_epoch_ = 1;                                      // where this process starts: a resumed
+  std::size_t first_step_ = 0, resumed_steps_ = 0;           // run, after the saved step
   Tensor images_;  // the batch being trained on
   std::vector<std::int64_t> labels_;
 };

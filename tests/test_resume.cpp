@@ -1,0 +1,135 @@
+// A training run killed with SIGKILL and resumed from its training-state checkpoints ends with
+// the weights of an uninterrupted run of the same length, bit for bit: alexnet_example is run
+// as a child process, killed at a random step (and once while a save is in progress), resumed
+// with --resume, and its final --save compared file by file with the uninterrupted run's.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/test/unit_test.hpp>
+
+#include <xgrad/core/rng.hpp>
+
+#include "tests/test_util.hpp"
+
+namespace fs = std::filesystem;
+using namespace xgrad::test;
+
+namespace {
+
+// A short run with dropout on (its mask counter is state too): 24 steps of the mini preset.
+const std::vector<std::string> kRun = {"--epochs", "2",       "--train-size", "384", "--test-size", "32",
+                                       "--batch-size", "32", "--dropout",    "0.5", "--threads",   "2"};
+
+// Starts alexnet_example with kRun + extra, its output thrown away; returns the child's pid.
+pid_t start(const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {XGRAD_ALEXNET_EXAMPLE};
+  args.insert(args.end(), kRun.begin(), kRun.end());
+  args.insert(args.end(), extra.begin(), extra.end());
+  const pid_t pid = ::fork();
+  BOOST_TEST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::freopen("/dev/null", "w", stdout);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// The child's exit status, or -signal when a signal ended it.
+int wait_for(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+std::string contents(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Every file of a and b, byte for byte (and the same names).
+void check_same_files(const fs::path& a, const fs::path& b) {
+  std::size_t files = 0;
+  for (const auto& entry : fs::directory_iterator(a)) {
+    const fs::path other = b / entry.path().filename();
+    BOOST_TEST_REQUIRE(fs::exists(other), other.string());
+    BOOST_TEST(contents(entry.path()) == contents(other), entry.path().filename().string());
+    ++files;
+  }
+  BOOST_TEST(files == static_cast<std::size_t>(std::distance(fs::directory_iterator(b), fs::directory_iterator())));
+  BOOST_TEST(files == 16u);  // the mini model's 8 weights and 8 biases
+}
+
+std::size_t count_entries(const fs::path& dir, const std::string& part) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    n += it->path().filename().string().find(part) != std::string::npos;
+  }
+  return n;
+}
+
+// The step of the newest complete checkpoint in dir ("step-000000000012" -> 12), 0 if none.
+std::size_t latest_step(const fs::path& dir) {
+  std::size_t latest = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() == 17 && name.compare(0, 5, "step-") == 0) latest = std::max(latest, std::stoul(name.substr(5)));
+  }
+  return latest;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(killed_and_resumed_runs_end_bit_identical) {
+  TempDir tmp;
+  const fs::path reference = tmp("reference");
+  BOOST_TEST_REQUIRE(wait_for(start({"--save", reference.string()})) == 0);
+
+  xgrad::Rng rng(2026);
+  for (int trial = 0; trial < 3; ++trial) {
+    BOOST_TEST_CONTEXT("trial " << trial) {
+      const fs::path ck = tmp("ck" + std::to_string(trial)), out = tmp("out" + std::to_string(trial));
+      const pid_t pid = start({"--checkpoint-dir", ck.string(), "--checkpoint-every", "1"});
+      // Trial 0: as soon as a save is under way (its temporary directory exists) after a first
+      // complete one. Others: once the run has saved a random step, after a random delay.
+      const std::size_t saves = 1 + rng.below(18);
+      const auto delay = std::chrono::microseconds(rng.below(20000));
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+      bool killed = false;
+      while (std::chrono::steady_clock::now() < deadline) {
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) == pid) break;  // finished first: resume still must match
+        const std::size_t saving = count_entries(ck, ".tmp-"), complete = count_entries(ck, "step-") - saving;
+        const bool due = trial == 0 ? saving > 0 && complete > 0 : complete > 0 && latest_step(ck) >= saves;
+        if (due) {
+          if (trial > 0) std::this_thread::sleep_for(delay);
+          ::kill(pid, SIGKILL);
+          BOOST_TEST(wait_for(pid) == -SIGKILL);
+          killed = true;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+      BOOST_TEST(killed);
+      BOOST_TEST_MESSAGE("trial " << trial << ": killed after the save of step " << latest_step(ck) << ", "
+                                   << count_entries(ck, ".tmp-") << " save(s) in progress");
+      BOOST_TEST_REQUIRE(wait_for(start({"--resume", ck.string(), "--save", out.string()})) == 0);
+      check_same_files(reference, out);
+      BOOST_TEST(count_entries(ck, ".tmp-") == 0u);  // the resumed run's saves cleaned up
+    }
+  }
+}
