@@ -10,6 +10,7 @@
 #include <xgrad/core/rng.hpp>
 #include <xgrad/core/tensor.hpp>
 #include <xgrad/core/threading.hpp>
+#include <xgrad/data/data_loader.hpp>
 #include <xgrad/data/dataset.hpp>
 #include <xgrad/data/transforms.hpp>
 #include <xgrad/distributed/sampler.hpp>
