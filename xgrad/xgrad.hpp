@@ -10,7 +10,9 @@
 #include <xgrad/core/rng.hpp>
 #include <xgrad/core/tensor.hpp>
 #include <xgrad/core/threading.hpp>
+#include <xgrad/data/data_loader.hpp>
 #include <xgrad/data/dataset.hpp>
+#include <xgrad/data/transforms.hpp>
 #include <xgrad/distributed/sampler.hpp>
 #include <xgrad/layers/checkpoint.hpp>
 #include <xgrad/layers/conv2d.hpp>

@@ -1,19 +1,21 @@
 #include <xgrad/core/rng.hpp>
 
 #include <cmath>
+#include <numeric>
 #include <utility>
 
 #include <xgrad/core/error.hpp>
 
 namespace xgrad {
 
-namespace {
-std::uint64_t splitmix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+std::uint64_t mix64(std::uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
 }
+
+namespace {
+std::uint64_t splitmix64(std::uint64_t& state) { return mix64(state += 0x9E3779B97F4A7C15ull); }
 std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 }  // namespace
 
@@ -85,6 +87,16 @@ void Rng::fill_uniform(Tensor& t, double lo, double hi) {
 
 void Rng::fill_normal(Tensor& t, double mean, double stddev) {
   for (auto& v : t) v = static_cast<float>(normal(mean, stddev));
+}
+
+std::vector<std::size_t> epoch_permutation(std::size_t n, std::uint64_t seed, std::uint64_t epoch) {
+  // One generator per (seed, epoch): the odd multiplier spreads consecutive epochs apart
+  // before Rng's own splitmix64 seeding mixes the bits.
+  Rng rng(seed ^ (epoch * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull));
+  std::vector<std::size_t> perm(n);
+  std::iota(perm.begin(), perm.end(), std::size_t{0});
+  rng.shuffle(perm);
+  return perm;
 }
 
 Rng& global_rng() {

@@ -44,6 +44,16 @@ class Rng {
   double spare_ = 0.0;
 };
 
+// splitmix64's finaliser: a bijective 64-bit mix with good avalanche (every input bit changes
+// about half the output bits); turns counters such as (seed, epoch, index) into unrelated seeds.
+// Note mix64(0) == 0: mix a constant into a counter that may be 0.
+std::uint64_t mix64(std::uint64_t z);
+
+// The permutation of [0, n) of one epoch: 0..n-1 shuffled by Rng::shuffle (Fisher-Yates) from a
+// generator seeded by (seed, epoch). The DataLoader's shuffle and DistributedSampler both draw
+// this one, so one process and W ranks see the same order of samples.
+std::vector<std::size_t> epoch_permutation(std::size_t n, std::uint64_t seed, std::uint64_t epoch);
+
 // The process-wide generator that layers use for their initial weights when none is given,
 // and its seeding (like torch.manual_seed). Not thread-safe: build models on one thread.
 Rng& global_rng();

@@ -1,7 +1,5 @@
 #include <xgrad/distributed/sampler.hpp>
 
-#include <numeric>
-
 #include <xgrad/core/error.hpp>
 #include <xgrad/core/rng.hpp>
 
@@ -16,13 +14,7 @@ DistributedSampler::DistributedSampler(std::size_t dataset_size, int rank, int w
 }
 
 std::vector<std::size_t> DistributedSampler::permutation(std::uint64_t epoch) const {
-  // One generator per (seed, epoch): the odd multiplier spreads consecutive epochs apart
-  // before Rng's own splitmix64 seeding mixes the bits.
-  Rng rng(seed_ ^ (epoch * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull));
-  std::vector<std::size_t> perm(dataset_size_);
-  std::iota(perm.begin(), perm.end(), std::size_t{0});
-  rng.shuffle(perm);
-  return perm;
+  return epoch_permutation(dataset_size_, seed_, epoch);
 }
 
 std::vector<std::size_t> DistributedSampler::indices(std::uint64_t epoch) const {

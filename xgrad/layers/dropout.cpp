@@ -4,6 +4,7 @@
 
 #include <xgrad/autograd/tape.hpp>
 #include <xgrad/core/error.hpp>
+#include <xgrad/core/rng.hpp>
 #include <xgrad/core/threading.hpp>
 
 // Dimension key: E = number of elements (any shape, flat).
@@ -14,13 +15,6 @@ namespace xgrad {
 namespace {
 
 using Index = std::int64_t;
-
-// splitmix64's finaliser: a bijective 64-bit mix with good avalanche.
-std::uint64_t mix64(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 // The stream of one forward call.
 std::uint64_t stream_key(const DropoutMask& mask) {
