@@ -10,6 +10,7 @@ XGRAD_PACKAGES=(
   libopenblas-dev
   libboost-test-dev libboost-program-options-dev
   nlohmann-json3-dev
+  zlib1g-dev
   libbenchmark-dev
   gnuplot-nox
   libopenmpi-dev openmpi-bin
