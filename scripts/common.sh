@@ -14,6 +14,7 @@ XGRAD_PACKAGES=(
   libbenchmark-dev
   gnuplot-nox
   libopenmpi-dev openmpi-bin
+  dataset-fashion-mnist
 )
 
 xgrad_install_packages() {

@@ -12,6 +12,7 @@
 #include <xgrad/core/threading.hpp>
 #include <xgrad/data/dataset.hpp>
 #include <xgrad/data/idx.hpp>
+#include <xgrad/data/mnist.hpp>
 #include <xgrad/distributed/sampler.hpp>
 #include <xgrad/layers/checkpoint.hpp>
 #include <xgrad/layers/conv2d.hpp>
