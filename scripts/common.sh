@@ -10,9 +10,11 @@ XGRAD_PACKAGES=(
   libopenblas-dev
   libboost-test-dev libboost-program-options-dev
   nlohmann-json3-dev
+  zlib1g-dev
   libbenchmark-dev
   gnuplot-nox
   libopenmpi-dev openmpi-bin
+  dataset-fashion-mnist
 )
 
 xgrad_install_packages() {

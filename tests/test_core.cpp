@@ -52,6 +52,15 @@ BOOST_AUTO_TEST_CASE(element_counts) {
   BOOST_TEST(numel(Shape{5, 0, 2}) == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(checked_element_counts_detect_overflow) {
+  BOOST_TEST(checked_numel(Shape{2, 3, 4}).value() == 24u);
+  BOOST_TEST(checked_numel(Shape{}).value() == 1u);
+  const std::size_t half = std::size_t(1) << (8 * sizeof(std::size_t) / 2);  // 2^32 on 64-bit
+  BOOST_TEST(checked_numel(Shape{half / 2, half - 1}).has_value());
+  BOOST_TEST(!checked_numel(Shape{half, half}).has_value());
+  BOOST_TEST(!checked_numel(Shape{3, half, half / 2}).has_value());
+}
+
 BOOST_AUTO_TEST_CASE(check_throws_error_with_message) {
   BOOST_CHECK_NO_THROW(XGRAD_CHECK(true, "never"));
   BOOST_CHECK_EXCEPTION(XGRAD_CHECK(false, "op: size must be >= 1, got ", -3), Error,

@@ -12,6 +12,8 @@
 #include <xgrad/core/threading.hpp>
 #include <xgrad/data/data_loader.hpp>
 #include <xgrad/data/dataset.hpp>
+#include <xgrad/data/idx.hpp>
+#include <xgrad/data/mnist.hpp>
 #include <xgrad/data/transforms.hpp>
 #include <xgrad/distributed/sampler.hpp>
 #include <xgrad/layers/checkpoint.hpp>

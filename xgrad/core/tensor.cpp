@@ -19,4 +19,12 @@ std::size_t numel(const Shape& shape) {
   return n;
 }
 
+std::optional<std::size_t> checked_numel(const Shape& shape) {
+  std::size_t n = 1;
+  for (std::size_t d : shape) {
+    if (__builtin_mul_overflow(n, d, &n)) return std::nullopt;
+  }
+  return n;
+}
+
 }  // namespace xgrad

@@ -2,6 +2,7 @@
 // Tensor: xgrad's one tensor type, a row-major float xtensor array of any rank.
 // Kernels take raw pointers and explicit sizes; xtensor expressions are for glue code.
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ std::string shape_str(const S& shape) {
 
 // Product of the dimensions (1 for a scalar).
 std::size_t numel(const Shape& shape);
+
+// The same product, or nothing when it overflows std::size_t: the one overflow-checked size
+// helper, for shapes read from files or computed from user input.
+std::optional<std::size_t> checked_numel(const Shape& shape);
 
 template <class T = float>
 xt::xarray<T> zeros(const Shape& shape) {

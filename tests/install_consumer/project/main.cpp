@@ -64,6 +64,13 @@ int main() {
     std::printf("consumer failed: sampler shard size\n");
     return 1;
   }
+  // The IDX reader (and with it zlib, a dependency of the installed package) links.
+  try {
+    data::read_idx("/nonexistent/train-labels-idx1-ubyte.gz");
+    std::printf("consumer failed: read_idx of a missing file did not throw\n");
+    return 1;
+  } catch (const Error&) {
+  }
   std::printf("consumer ok: loss %g -> %g\n", first, last);
   return 0;
 }
