@@ -89,6 +89,26 @@ struct Run {
   optim::TrainingProgress progress;
 };
 
+// A run trained for `steps` steps and saved into a fresh checkpoint directory.
+struct SavedRun {
+  explicit SavedRun(std::uint64_t steps) : ckpt(tmp("ckpt")), run(5) {
+    run.train_until(steps);
+    dir = run.save(ckpt);
+  }
+  TempDir tmp;
+  optim::TrainingCheckpoints ckpt;
+  Run run;
+  std::string dir;
+};
+
+// The names in dir, sorted.
+std::vector<std::string> names_in(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 bool same_weights(Layer& a, Layer& b) {
   const auto pa = a.parameters(), pb = b.parameters();
   if (pa.size() != pb.size()) return false;
@@ -149,43 +169,32 @@ BOOST_AUTO_TEST_CASE(the_newest_two_are_kept_and_leftovers_ignored) {
   // A directory left by a save that was killed: never the latest, removed by the next save.
   fs::create_directories(tmp("ckpt") + "/step-000000000099.tmp-4242/model");
   BOOST_TEST(fs::path(ckpt.latest()).filename() == "step-000000000004");
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(tmp("ckpt"))) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  BOOST_TEST(names == (std::vector<std::string>{"step-000000000003", "step-000000000004", "step-000000000099.tmp-4242"}),
+  BOOST_TEST(names_in(tmp("ckpt")) ==
+                 (std::vector<std::string>{"step-000000000003", "step-000000000004", "step-000000000099.tmp-4242"}),
              boost::test_tools::per_element());
   run.train_until(5);
   run.save(ckpt);
-  names.clear();
-  for (const auto& e : fs::directory_iterator(tmp("ckpt"))) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  BOOST_TEST(names == (std::vector<std::string>{"step-000000000004", "step-000000000005"}),
+  BOOST_TEST(names_in(tmp("ckpt")) == (std::vector<std::string>{"step-000000000004", "step-000000000005"}),
              boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(an_interrupted_save_leaves_the_previous_checkpoints) {
-  TempDir tmp;
-  const optim::TrainingCheckpoints ckpt(tmp("ckpt"));
-  Run run(5);
-  run.train_until(2);
-  const std::string kept = run.save(ckpt);
-  run.train_until(3);
-  BOOST_CHECK_THROW(run.save(ckpt, [](const std::string&, std::size_t written) {
+  SavedRun saved(2);
+  saved.run.train_until(3);
+  BOOST_CHECK_THROW(saved.run.save(saved.ckpt, [](const std::string&, std::size_t written) {
                       if (written == 3) throw Error("interrupted");
                     }),
                     Error);
-  BOOST_TEST(ckpt.latest() == kept);
+  BOOST_TEST(saved.ckpt.latest() == saved.dir);
   Run resumed(77);
-  resumed.resume(ckpt, kept);
+  resumed.resume(saved.ckpt, saved.dir);
   BOOST_TEST(resumed.progress.step == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(a_checkpoint_of_another_model_changes_nothing) {
-  TempDir tmp;
-  const optim::TrainingCheckpoints ckpt(tmp("ckpt"));
-  Run run(5);
-  run.train_until(3);
-  const std::string dir = run.save(ckpt);
+  SavedRun saved(3);
+  const optim::TrainingCheckpoints& ckpt = saved.ckpt;
+  const std::string& dir = saved.dir;
   // A model with other widths: refused, naming a file; its weights are unchanged.
   Rng rng(3);
   Sequential other;
@@ -200,7 +209,7 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_of_another_model_changes_nothing) {
   Run resumed(9);
   BOOST_CHECK_EXCEPTION(ckpt.load(dir, *resumed.model, resumed.opt), Error, mentions({"counters.npy"}));
   BOOST_CHECK_THROW(optim::TrainingCheckpoints(""), Error);
-  BOOST_CHECK_THROW(optim::TrainingCheckpoints(tmp("x"), 0), Error);
+  BOOST_CHECK_THROW(optim::TrainingCheckpoints(saved.tmp("x"), 0), Error);
 }
 
 BOOST_AUTO_TEST_CASE(generator_and_dropout_state_round_trip) {
