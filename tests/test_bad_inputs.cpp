@@ -95,6 +95,44 @@ std::vector<Case> make_cases() {
   cases.push_back({"grad before backward", [] { rand_var({3}).grad(); }, {"(3,)", "no gradient"}});
   cases.push_back({"undefined Variable", [] { relu(Variable()); }, {"relu", "undefined"}});
   cases.push_back({"zero threads", [] { set_num_threads(0); }, {"set_num_threads", "0"}, [] { set_num_threads(2); }});
+  cases.push_back({"more threads than allowed", [] { set_num_threads(1 << 20); }, {"set_num_threads", "at most", "1048576"},
+                   [] { set_num_threads(2); }});
+  {
+    // The gradient checkers: options that would check nothing, or pass anything.
+    Variable x = rand_var({3});
+    auto f = [x] { return mul(x, x); };
+    auto check_with = [x, f](auto set) {
+      GradcheckOptions o;
+      set(o);
+      gradcheck(f, {x}, o);
+    };
+    auto works = [x, f] { BOOST_TEST(gradcheck(f, {x}).ok); };
+    cases.push_back({"gradcheck eps 0", [=] { check_with([](GradcheckOptions& o) { o.eps = 0; }); }, {"gradcheck", "eps"}, works});
+    cases.push_back({"gradcheck eps NaN", [=] { check_with([](GradcheckOptions& o) { o.eps = kNaN; }); }, {"gradcheck", "eps", "nan"}, works});
+    cases.push_back({"gradcheck negative rtol", [=] { check_with([](GradcheckOptions& o) { o.rtol = -1; }); }, {"gradcheck", "rtol"}, works});
+    cases.push_back({"gradcheck zero tolerances", [=] { check_with([](GradcheckOptions& o) { o.rtol = o.atol = 0; }); },
+                     {"gradcheck", "atol and rtol"}, works});
+    cases.push_back({"gradcheck checks nothing", [=] { check_with([](GradcheckOptions& o) { o.max_elements = 0; }); },
+                     {"gradcheck", "max_elements"}, works});
+    cases.push_back({"gradcheck output changes shape", [x] {
+                       int calls = 0;
+                       gradcheck([x, &calls] { return ++calls == 1 ? mul(x, x) : reshape(mul(x, x), {1, 3}); }, {x});
+                     }, {"gradcheck", "changed shape", "(3,)", "(1, 3)"}, works});
+    auto kernel_forward = [](const KernelInputs& in) { return xt::xarray<double>(in[0] * in[0]); };
+    auto kernel_backward = [](const KernelInputs& in, const xt::xarray<double>& dy, KernelInputs& g) { g[0] += 2.0 * in[0] * dy; };
+    const KernelInputs kernel_inputs{xt::xarray<double>{1.0, 2.0}};
+    cases.push_back({"gradcheck_kernel tolerance NaN", [=] {
+                       KernelGradcheckOptions o;
+                       o.tolerance = kNaN;
+                       gradcheck_kernel(kernel_forward, kernel_backward, kernel_inputs, o);
+                     }, {"gradcheck_kernel", "tolerance"},
+                     [=] { BOOST_TEST(gradcheck_kernel(kernel_forward, kernel_backward, kernel_inputs).ok); }});
+    cases.push_back({"gradcheck_kernel checks nothing", [=] {
+                       KernelGradcheckOptions o;
+                       o.max_elements = 0;
+                       gradcheck_kernel(kernel_forward, kernel_backward, kernel_inputs, o);
+                     }, {"gradcheck_kernel", "max_elements"}});
+  }
 
   // --- Linear
   cases.push_back({"Linear feature mismatch", [fc] { (*fc)(rand_var({4, 6})); }, {"Linear(in_features=5", "(N, 5)", "(4, 6)"}, fc_ok});

@@ -11,6 +11,9 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+#include <cmath>
+#include <limits>
+
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
@@ -84,6 +87,40 @@ BOOST_AUTO_TEST_CASE(large_inputs_are_sampled) {
   const auto r = gradcheck([&] { return relu(x); }, {x}, options);
   require_ok(r);
   BOOST_TEST(r.checked == 64u);
+}
+
+BOOST_AUTO_TEST_CASE(relu_propagates_nan_as_pytorch_does) {
+  // torch.relu(NaN) is NaN, and its backward (threshold_backward: 0 where y <= 0) passes the
+  // gradient at a NaN.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Variable x(Tensor(xt::xarray<float>({-1.0f, nan, 2.0f, 0.0f})), true, "x");
+  Variable y = relu(x);
+  BOOST_TEST(y.value()(0) == 0.0f);
+  BOOST_TEST(std::isnan(y.value()(1)));
+  BOOST_TEST(y.value()(2) == 2.0f);
+  BOOST_TEST(y.value()(3) == 0.0f);
+  y.backward(Tensor(xt::xarray<float>({1.0f, 1.0f, 1.0f, 1.0f})));
+  BOOST_TEST(x.grad()(0) == 0.0f);
+  BOOST_TEST(x.grad()(1) == 1.0f);
+  BOOST_TEST(x.grad()(2) == 1.0f);
+  BOOST_TEST(x.grad()(3) == 0.0f);
+}
+
+BOOST_AUTO_TEST_CASE(a_nan_gradient_never_passes_the_checker) {
+  Variable x = random_var({3}, 41, "x");
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  // y = 2x with a backward right but for a NaN in its last element: every comparison with NaN
+  // is false, so a checker that kept the largest error by '>' alone would report success.
+  const auto r = gradcheck(
+      [&] {
+        return record_op("nan_grad", Tensor(x.value() * 2.0f), {x}, [x, nan](const Tensor& dout) {
+          Tensor g = dout * 2.0f;
+          g(2) = nan;
+          x.add_grad(g, "nan_grad");
+        });
+      },
+      {x});
+  BOOST_TEST(!r.ok, r.summary());
 }
 
 BOOST_AUTO_TEST_CASE(inputs_without_requires_grad_are_left_alone) {

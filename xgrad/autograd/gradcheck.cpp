@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <sstream>
 
@@ -34,8 +35,13 @@ std::vector<std::size_t> pick_indices(std::size_t size, std::size_t max_elements
   return idx;
 }
 
+// L = sum(w * y). y must keep the shape the function's first output had: a function whose output
+// changes shape between calls has no gradient to check.
 template <class A, class W>
-double projected(const A& y, const W& w) {
+double projected(const A& y, const W& w, const char* who) {
+  const Shape ys(y.shape().begin(), y.shape().end()), ws(w.shape().begin(), w.shape().end());
+  XGRAD_CHECK(ys == ws, who, ": the function's output changed shape between calls, from ", shape_str(ws), " to ",
+              shape_str(ys));
   double total = 0.0;
   for (std::size_t i = 0; i < y.size(); ++i) total += static_cast<double>(y.data()[i]) * static_cast<double>(w.data()[i]);
   return total;
@@ -44,6 +50,7 @@ double projected(const A& y, const W& w) {
 void consider(GradcheckResult& r, double error, const std::string& name, const Shape& shape, std::size_t index,
               double analytic, double numeric) {
   ++r.checked;
+  if (std::isnan(error)) error = std::numeric_limits<double>::infinity();  // a NaN never passes
   if (r.worst_input.empty() || error > r.worst_error) {
     r.worst_error = error;
     r.worst_input = name;
@@ -54,10 +61,29 @@ void consider(GradcheckResult& r, double error, const std::string& name, const S
   }
 }
 
+void check_options(const GradcheckOptions& o) {
+  XGRAD_CHECK(std::isfinite(o.eps) && o.eps > 0.0, "gradcheck: eps must be finite and > 0, got ", o.eps);
+  XGRAD_CHECK(std::isfinite(o.rtol) && o.rtol >= 0.0, "gradcheck: rtol must be finite and >= 0, got ", o.rtol);
+  XGRAD_CHECK(std::isfinite(o.atol) && o.atol >= 0.0, "gradcheck: atol must be finite and >= 0, got ", o.atol);
+  XGRAD_CHECK(o.atol + o.rtol > 0.0, "gradcheck: atol and rtol are both 0, so no difference could pass");
+  XGRAD_CHECK(o.max_elements >= 1, "gradcheck: max_elements must be >= 1 (a check of nothing proves nothing)");
+  XGRAD_CHECK(std::isfinite(o.prefill), "gradcheck: prefill must be finite, got ", o.prefill);
+}
+
+void check_options(const KernelGradcheckOptions& o) {
+  XGRAD_CHECK(std::isfinite(o.eps) && o.eps > 0.0, "gradcheck_kernel: eps must be finite and > 0, got ", o.eps);
+  XGRAD_CHECK(std::isfinite(o.tolerance) && o.tolerance >= 0.0, "gradcheck_kernel: tolerance must be finite and >= 0, got ",
+              o.tolerance);
+  XGRAD_CHECK(std::isfinite(o.floor) && o.floor >= 0.0, "gradcheck_kernel: floor must be finite and >= 0, got ", o.floor);
+  XGRAD_CHECK(o.max_elements >= 1, "gradcheck_kernel: max_elements must be >= 1 (a check of nothing proves nothing)");
+  XGRAD_CHECK(std::isfinite(o.prefill), "gradcheck_kernel: prefill must be finite, got ", o.prefill);
+}
+
 }  // namespace
 
 GradcheckResult gradcheck(const std::function<Variable()>& f, const std::vector<Variable>& wrt,
                           const GradcheckOptions& options) {
+  check_options(options);
   Rng rng(options.seed);
   std::vector<Variable> inputs;
   for (const auto& v : wrt) {
@@ -90,9 +116,9 @@ GradcheckResult gradcheck(const std::function<Variable()>& f, const std::vector<
       float& x = v.value().data()[i];
       const float saved = x;
       x = saved + static_cast<float>(options.eps);
-      const double plus = projected(f().value(), w);
+      const double plus = projected(f().value(), w, "gradcheck");
       x = saved - static_cast<float>(options.eps);
-      const double minus = projected(f().value(), w);
+      const double minus = projected(f().value(), w, "gradcheck");
       x = saved;
       // The actual step after float rounding of saved +- eps.
       const double step = static_cast<double>(saved + static_cast<float>(options.eps)) -
@@ -103,13 +129,14 @@ GradcheckResult gradcheck(const std::function<Variable()>& f, const std::vector<
       consider(result, error, name, v.shape(), i, a, numeric);
     }
   }
-  result.ok = result.worst_error <= 1.0;
+  result.ok = result.checked > 0 && result.worst_error <= 1.0;
   for (auto& v : inputs) v.reset_grad();
   return result;
 }
 
 GradcheckResult gradcheck_kernel(const KernelForward& forward, const KernelBackward& backward,
                                  const KernelInputs& inputs, const KernelGradcheckOptions& options) {
+  check_options(options);
   Rng rng(options.seed);
   XGRAD_CHECK(!inputs.empty(), "gradcheck_kernel: no inputs");
   KernelInputs x = inputs;
@@ -141,7 +168,7 @@ GradcheckResult gradcheck_kernel(const KernelForward& forward, const KernelBackw
       const double offsets[4] = {2 * h, h, -h, -2 * h};
       for (int s = 0; s < 4; ++s) {
         xi = saved + offsets[s];
-        l[s] = projected(forward(x), w);
+        l[s] = projected(forward(x), w, "gradcheck_kernel");
       }
       xi = saved;
       const double numeric = (-l[0] + 8 * l[1] - 8 * l[2] + l[3]) / (12 * h);
@@ -157,7 +184,7 @@ GradcheckResult gradcheck_kernel(const KernelForward& forward, const KernelBackw
     consider(result, error, "input " + std::to_string(e.input), Shape(x[e.input].shape().begin(), x[e.input].shape().end()),
              e.index, e.analytic, e.numeric);
   }
-  result.ok = result.worst_error <= options.tolerance;
+  result.ok = result.checked > 0 && result.worst_error <= options.tolerance;
   return result;
 }
 

@@ -153,7 +153,8 @@ Variable relu(const Variable& x) {
   float* dst = value.data();
   const std::ptrdiff_t count = static_cast<std::ptrdiff_t>(xv.size());
 #pragma omp parallel for schedule(static) if (count >= kParallelElements)
-  for (std::ptrdiff_t i = 0; i < count; ++i) dst[i] = src[i] > 0.0f ? src[i] : 0.0f;
+  // As PyTorch's: NaN passes through (NaN <= 0 is false).
+  for (std::ptrdiff_t i = 0; i < count; ++i) dst[i] = src[i] <= 0.0f ? 0.0f : src[i];
   // The mask comes from the output (y > 0 iff x > 0), which the tape keeps alive anyway.
   return record_op("relu", std::move(value), {x}, [x](const Tensor& dout, const Tensor& y) mutable {
     const float* yv = y.data();
@@ -161,7 +162,7 @@ Variable relu(const Variable& x) {
     float* dx = x.grad_buffer().data();
     const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(dout.size());
 #pragma omp parallel for schedule(static) if (n >= kParallelElements)
-    for (std::ptrdiff_t i = 0; i < n; ++i) dx[i] += yv[i] > 0.0f ? g[i] : 0.0f;
+    for (std::ptrdiff_t i = 0; i < n; ++i) dx[i] += yv[i] <= 0.0f ? 0.0f : g[i];  // PyTorch's threshold_backward
   });
 }
 

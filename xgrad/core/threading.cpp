@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+
 #include <xgrad/core/error.hpp>
 
 // OpenBLAS's own controls, declared here rather than through <cblas.h>, which must not meet
@@ -15,6 +17,11 @@ namespace xgrad {
 
 void set_num_threads(int n) {
   XGRAD_CHECK(n >= 1, "set_num_threads: thread count must be >= 1, got ", n);
+  // More threads than the runtime allows (OMP_THREAD_LIMIT), or than any machine this runs on
+  // has, would fail or crawl inside the first parallel region instead of here.
+  const int limit = std::min(omp_get_thread_limit(), kMaxThreads);
+  XGRAD_CHECK(n <= limit, "set_num_threads: thread count must be at most ", limit, " (", kMaxThreads,
+              ", or OMP_THREAD_LIMIT if lower), got ", n);
   omp_set_num_threads(n);
   // OpenBLAS stays single-threaded: xgrad's gemm parallelises over fixed blocks itself, so
   // that results do not depend on the thread count (see core/blas.hpp).

@@ -15,7 +15,11 @@ constexpr std::int64_t kParallelElements = std::int64_t{1} << 15;
 // moved.
 constexpr std::int64_t kParallelMacs = std::int64_t{1} << 21;
 
-// Sets the OpenMP thread count (OpenBLAS stays at 1); n < 1 throws xgrad::Error.
+// The most threads set_num_threads accepts.
+constexpr int kMaxThreads = 1024;
+
+// Sets the OpenMP thread count (OpenBLAS stays at 1); n < 1, n > kMaxThreads and n above the
+// runtime's thread limit throw xgrad::Error.
 void set_num_threads(int n);
 // The OpenMP thread count that parallel kernels will use.
 int get_num_threads();
