@@ -455,7 +455,8 @@ int main(int argc, char** argv) {
   const char* usage = "usage: alexnet_example [options]";
   try {
     po::variables_map vm;
-    po::store(po::command_line_parser(argc, argv).options(options).run(), vm);
+    // No positional arguments: a stray word is an error, not silently ignored.
+    po::store(po::command_line_parser(argc, argv).options(options).positional({}).run(), vm);
     if (vm.count("help")) {
       std::cout << usage << "\n\nTrains an AlexNet-style network on synthetic pattern images.\n\n" << options;
       return 0;
