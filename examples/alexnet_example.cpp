@@ -4,6 +4,12 @@
 // With no arguments it trains the "mini" preset on 10 classes; the goal it reports against is
 // >= 95% test accuracy within 120 s of training on a 2-core machine. See --help.
 //
+// With --dataset fashion-mnist it trains the "fmnist" preset (1x28x28) on Fashion-MNIST's IDX
+// files (--data-dir, Debian's dataset-fashion-mnist by default) through data::DataLoader, with
+// the recipe of kFashionMnistRecipe below (augmentation, schedule, epochs), model selection on
+// a validation split and one evaluation of the test set at the end; see
+// examples/fashion_mnist.hpp. The goal it reports against: >= 93.5% test accuracy within 600 s.
+//
 // With --distributed (builds with MPI only) it trains data-parallel under mpirun: every rank
 // holds the model, trains on its own shard of each epoch, and the ranks average gradients
 // after every backward; --batch-size stays the global batch. Only rank 0 prints, writes
@@ -24,6 +30,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "examples/fashion_mnist.hpp"
 #include "examples/models.hpp"
 #include "examples/report.hpp"
 #include "examples/synthetic_shapes.hpp"
@@ -44,6 +51,9 @@ namespace {
 // The command line: the settings that the metrics record, the files to read and write, and the
 // --profile and --distributed switches.
 struct Config : examples::RunSettings {
+  std::string dataset = "synthetic";  // or "fashion-mnist"
+  std::string data_dir = data::kFashionMnistDir;
+  long long val_size = 5000;  // fashion-mnist: validation images carved from the training set
   std::string save, load, metrics, plot;
   std::string checkpoint_dir, resume;  // training-state checkpoints
   long long checkpoint_every = 0;      // steps; 0: at the end of every epoch
@@ -61,7 +71,13 @@ po::options_description make_options(Config& c) {
   // clang-format off
   desc.add_options()
     ("help,h", "print this help and exit")
-    ("preset", po::value(&c.preset)->default_value(c.preset), "model preset: mini (3x64x64) or alexnet (3x224x224)")
+    ("dataset", po::value(&c.dataset)->default_value(c.dataset), "synthetic (generated pattern images) or fashion-mnist "
+                                                                 "(the IDX files in --data-dir; other defaults, see below)")
+    ("data-dir", po::value(&c.data_dir)->default_value(c.data_dir), "fashion-mnist: the directory of its four .gz files")
+    ("val-size", po::value(&c.val_size)->default_value(c.val_size), "fashion-mnist: validation images, carved from the "
+                                                                   "training set")
+    ("preset", po::value(&c.preset)->default_value(c.preset), "model preset: mini (3x64x64), alexnet (3x224x224) or "
+                                                             "fmnist (1x28x28, the default with fashion-mnist)")
     ("classes", po::value(&c.classes)->default_value(c.classes), "number of classes (>= 2)")
     ("epochs", po::value(&c.epochs)->default_value(c.epochs), "training epochs (0: evaluate only)")
     ("batch-size", po::value(&c.batch_size)->default_value(c.batch_size), "minibatch size")
@@ -71,8 +87,10 @@ po::options_description make_options(Config& c) {
     ("dropout", po::value(&c.dropout)->default_value(c.dropout), "drop probability of the two Dropout layers")
     ("seed", po::value(&c.seed)->default_value(c.seed), "seed of the weights, data and shuffling")
     ("threads", po::value(&c.threads)->default_value(c.threads), "OpenMP / OpenBLAS threads")
-    ("train-size", po::value(&c.train_size)->default_value(c.train_size), "training images")
-    ("test-size", po::value(&c.test_size)->default_value(c.test_size), "test images (drawn from another seed)")
+    ("train-size", po::value(&c.train_size)->default_value(c.train_size), "training images (fashion-mnist: at most "
+                                                                         "the first N of its training split)")
+    ("test-size", po::value(&c.test_size)->default_value(c.test_size), "test images (drawn from another seed; "
+                                                                      "fashion-mnist: the first N of its test set)")
     ("save", po::value(&c.save), "save a checkpoint directory after training")
     ("load", po::value(&c.load), "load a checkpoint directory before training")
     ("checkpoint-dir", po::value(&c.checkpoint_dir), "save the training state (weights, optimiser, progress) into DIR/step-N "
@@ -90,13 +108,47 @@ po::options_description make_options(Config& c) {
   return desc;
 }
 
+// The Fashion-MNIST recipe: what --dataset fashion-mnist changes among the flags not given.
+constexpr const char* kFashionMnistRecipe =
+    "With --dataset fashion-mnist the defaults become the Fashion-MNIST recipe: --preset fmnist, --epochs 10,\n"
+    "--batch-size 128, --lr 0.01 (5% linear warm-up, then cosine decay to 1%, per step), --momentum 0.9,\n"
+    "--weight-decay 5e-4, --dropout 0, --train-size 55000 (all but the 5,000 validation images), --test-size\n"
+    "10000. Augmentation: RandomCrop(28, padding 2), RandomHorizontalFlip(0.5), Normalize(0.2860, 0.3530).\n"
+    "The validation accuracy is printed after every epoch and the weights of the best validation epoch are\n"
+    "kept; the test set is evaluated once, at the end (per-class accuracy and confusion matrix).\n"
+    "--checkpoint-dir, --resume and --distributed are not supported with fashion-mnist.\n";
+
+void apply_fashion_mnist_defaults(Config& c, const po::variables_map& vm) {
+  auto unless_given = [&](const char* flag, auto& field, auto value) {
+    if (vm[flag].defaulted()) field = value;
+  };
+  unless_given("preset", c.preset, std::string("fmnist"));
+  unless_given("epochs", c.epochs, 10LL);
+  unless_given("batch-size", c.batch_size, 128LL);
+  unless_given("lr", c.lr, 0.01);
+  unless_given("dropout", c.dropout, 0.0);
+  unless_given("train-size", c.train_size, 55000LL);
+  unless_given("test-size", c.test_size, 10000LL);
+}
+
 void validate(const Config& c) {
   auto need = [](bool ok, const std::string& message) {
     if (!ok) throw UsageError{message};
   };
   const auto& presets = examples::alexnet_presets();
   need(std::find(presets.begin(), presets.end(), c.preset) != presets.end(),
-       "--preset must be mini or alexnet, got '" + c.preset + "'");
+       "--preset must be mini, alexnet or fmnist, got '" + c.preset + "'");
+  need(c.dataset == "synthetic" || c.dataset == "fashion-mnist",
+       "--dataset must be synthetic or fashion-mnist, got '" + c.dataset + "'");
+  if (c.dataset == "fashion-mnist") {
+    need(c.preset == "fmnist", "--dataset fashion-mnist needs --preset fmnist (1x28x28 inputs)");
+    need(c.classes == 10, "--dataset fashion-mnist has 10 classes: leave --classes at 10");
+    need(c.val_size >= 1 && c.val_size < 60000, "--val-size must be in [1, 60000)");
+    need(c.checkpoint_dir.empty() && c.resume.empty() && !c.distributed,
+         "--checkpoint-dir, --resume and --distributed do not work with --dataset fashion-mnist yet");
+  } else {
+    need(c.preset != "fmnist", "--preset fmnist (1x28x28 inputs) needs --dataset fashion-mnist");
+  }
   need(c.classes >= 2 && c.classes <= 100000, "--classes must be in [2, 100000]");
   need(c.epochs >= 0 && c.epochs <= 100000, "--epochs must be in [0, 100000]");
   need(c.batch_size >= 1 && c.batch_size <= 65536, "--batch-size must be in [1, 65536]");
@@ -368,14 +420,13 @@ double report_averaging(const distributed::GradientAverager& averager, double tr
 #endif
 
 // The leader's end of a run: checkpoint, metrics, plot and the summary lines.
-void finish(const Config& c, Layer& model, const Training& training, const std::vector<EpochRecord>& history,
-            examples::RunResults results) {
-  results.train_seconds = training.seconds();
-  results.images_per_second =
-      results.train_seconds > 0 ? static_cast<double>(training.images()) / results.train_seconds : 0.0;
+void finish(const Config& c, Layer& model, double train_seconds, std::size_t images,
+            const std::vector<EpochRecord>& history, examples::RunResults results) {
+  results.train_seconds = train_seconds;
+  results.images_per_second = results.train_seconds > 0 ? static_cast<double>(images) / results.train_seconds : 0.0;
   if (!history.empty()) results.final_loss = history.back().train_loss;
-  results.target_met = results.test_accuracy >= examples::kTargetAccuracy &&
-                       results.train_seconds <= examples::kTargetSeconds && c.epochs > 0;
+  results.target_met = results.test_accuracy >= results.target_accuracy &&
+                       results.train_seconds <= results.target_seconds && c.epochs > 0;
   if (!c.save.empty()) {
     save_checkpoint(model, c.save);
     std::printf("saved checkpoint %s\n", c.save.c_str());
@@ -385,10 +436,10 @@ void finish(const Config& c, Layer& model, const Training& training, const std::
     std::printf("metrics written to %s and %s\n", c.metrics.c_str(), csv.string().c_str());
   }
   if (!c.plot.empty()) examples::write_plot(c.plot, history);
-  std::printf("test accuracy %.1f%% after %lld epoch%s, %.1f s of training, %.0f images/s (target: >= %.0f%% within "
-              "%.0f s: %s)\n",
+  std::printf("test accuracy %.1f%% after %lld epoch%s, %.1f s of training, %.0f images/s (target: >= %g%% within "
+              "%g s: %s)\n",
               100 * results.test_accuracy, c.epochs, c.epochs == 1 ? "" : "s", results.train_seconds,
-              results.images_per_second, 100 * examples::kTargetAccuracy, examples::kTargetSeconds,
+              results.images_per_second, 100 * results.target_accuracy, results.target_seconds,
               results.target_met ? "met" : "not met");
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -443,7 +494,50 @@ int run(const Config& c) {
 #ifdef XGRAD_WITH_MPI
   if (averager) results.communication_share = report_averaging(*averager, training.seconds(), c.profile);
 #endif
-  finish(c, *model, training, history, results);
+  finish(c, *model, training.seconds(), training.images(), history, results);
+  return 0;
+}
+
+// --dataset fashion-mnist: the splits, training with model selection on the validation split,
+// then the test set once (see examples/fashion_mnist.hpp).
+int run_fashion_mnist(const Config& c) {
+  set_num_threads(static_cast<int>(c.threads));
+  manual_seed(static_cast<std::uint64_t>(c.seed));
+  auto model = examples::make_alexnet_model(c.preset, 10, c.dropout);
+  if (!c.load.empty()) {
+    load_checkpoint(*model, c.load);
+    std::printf("loaded checkpoint %s\n", c.load.c_str());
+  }
+  const auto data_start = Clock::now();
+  const examples::FashionMnistData d = examples::load_fashion_mnist(
+      c.data_dir, static_cast<std::size_t>(c.val_size), static_cast<std::size_t>(c.train_size),
+      static_cast<std::size_t>(c.test_size), static_cast<std::uint64_t>(c.seed));
+  std::size_t parameter_count = 0;
+  for (const auto& p : model->parameters()) parameter_count += p.variable.size();
+  std::printf("alexnet_example: Fashion-MNIST from %s (read in %.1f s), preset %s (%zu parameters), %zu train / %zu "
+              "validation / %zu test images of 1x28x28, batch %lld, %lld threads\n",
+              c.data_dir.c_str(), std::chrono::duration<double>(Clock::now() - data_start).count(), c.preset.c_str(),
+              parameter_count, d.train.size(), d.val.size(), d.test.size(), c.batch_size, c.threads);
+  if (c.profile) set_profiling(true);
+  std::vector<EpochRecord> history;
+  examples::TrainingTotals totals;
+  if (!examples::train_fashion_mnist(c, *model, d, history, totals)) return 1;
+  if (totals.best_epoch > 0) {
+    std::printf("model selection: the weights of epoch %d (validation accuracy %.2f%%)\n", totals.best_epoch,
+                100 * totals.best_val_accuracy);
+  }
+  const auto confusion =
+      examples::confusion_matrix(*model, d.test_set, d.test, 500, examples::fashion_mnist_normalize());
+  examples::print_confusion_matrix(confusion, data::fashion_mnist_classes());
+  if (c.profile) {
+    set_profiling(false);
+    examples::print_profile();
+  }
+  examples::RunResults results;
+  results.test_accuracy = examples::confusion_accuracy(confusion);
+  results.target_accuracy = 0.935;  // issue: >= 93.5% within 10 minutes of training on 2 cores
+  results.target_seconds = 600.0;
+  finish(c, *model, totals.seconds, totals.images, history, results);
   return 0;
 }
 
@@ -458,10 +552,12 @@ int main(int argc, char** argv) {
     // No positional arguments: a stray word is an error, not silently ignored.
     po::store(po::command_line_parser(argc, argv).options(options).positional({}).run(), vm);
     if (vm.count("help")) {
-      std::cout << usage << "\n\nTrains an AlexNet-style network on synthetic pattern images.\n\n" << options;
+      std::cout << usage << "\n\nTrains an AlexNet-style network on synthetic pattern images or Fashion-MNIST.\n\n"
+                << options << "\n" << kFashionMnistRecipe;
       return 0;
     }
     po::notify(vm);
+    if (config.dataset == "fashion-mnist") apply_fashion_mnist_defaults(config, vm);
     validate(config);
   } catch (const po::error& e) {
     std::cerr << "alexnet_example: " << e.what() << "\n" << usage << "\n" << options;
@@ -478,7 +574,7 @@ int main(int argc, char** argv) {
   }
 #endif
   try {
-    return run(config);
+    return config.dataset == "fashion-mnist" ? run_fashion_mnist(config) : run(config);
   } catch (const std::exception& e) {
     std::fflush(stdout);
     std::cerr << "\nalexnet_example: error: " << e.what() << "\n";

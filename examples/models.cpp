@@ -14,9 +14,9 @@ namespace xgrad::examples {
 
 namespace {
 
-// Widths and geometry shared by both presets.
+// Widths and geometry shared by the presets.
 struct Geometry {
-  std::size_t side;
+  std::size_t channels, side;  // of the input images
   std::size_t c1, k1, s1, p1;  // first conv: channels, kernel, stride, padding
   std::size_t c2, c3, c4, c5;  // channels of conv 2..5
   std::size_t hidden;          // width of the two hidden linear layers
@@ -24,8 +24,9 @@ struct Geometry {
 };
 
 Geometry geometry(const std::string& preset) {
-  if (preset == "mini") return {64, 24, 5, 2, 2, 64, 96, 96, 64, 256, 3};
-  if (preset == "alexnet") return {224, 96, 11, 4, 2, 256, 384, 384, 256, 4096, 6};
+  if (preset == "mini") return {3, 64, 24, 5, 2, 2, 64, 96, 96, 64, 256, 3};
+  if (preset == "alexnet") return {3, 224, 96, 11, 4, 2, 256, 384, 384, 256, 4096, 6};
+  if (preset == "fmnist") return {1, 28, 32, 3, 1, 1, 64, 96, 96, 64, 512, 2};
   std::string valid;
   for (const auto& p : alexnet_presets()) valid += (valid.empty() ? "" : ", ") + p;
   throw Error(cat("unknown model preset '", preset, "' (valid presets: ", valid, ")"));
@@ -34,11 +35,12 @@ Geometry geometry(const std::string& preset) {
 }  // namespace
 
 const std::vector<std::string>& alexnet_presets() {
-  static const std::vector<std::string> presets{"mini", "alexnet"};
+  static const std::vector<std::string> presets{"mini", "alexnet", "fmnist"};
   return presets;
 }
 
 std::size_t input_side(const std::string& preset) { return geometry(preset).side; }
+std::size_t input_channels(const std::string& preset) { return geometry(preset).channels; }
 
 std::shared_ptr<Sequential> make_alexnet_model(const std::string& preset, std::size_t classes, double dropout) {
   const Geometry g = geometry(preset);
@@ -48,7 +50,7 @@ std::shared_ptr<Sequential> make_alexnet_model(const std::string& preset, std::s
   const LrnOptions lrn = LrnOptions(5).alpha(1e-4).beta(0.75).k(2.0);
   const MaxPool2dOptions pool = MaxPool2dOptions(3).stride(2);
   // Index comments are the parameter-name prefixes ("0.weight").
-  m.emplace<Conv2d>(Conv2dOptions(3, g.c1, g.k1).stride(g.s1).padding(g.p1));  // 0
+  m.emplace<Conv2d>(Conv2dOptions(g.channels, g.c1, g.k1).stride(g.s1).padding(g.p1));  // 0
   m.emplace<ReLU>();                                            // 1
   m.emplace<LocalResponseNorm>(lrn);                            // 2
   m.emplace<MaxPool2d>(pool);                                   // 3

@@ -12,6 +12,12 @@
 //   "alexnet" (3, 224, 224) inputs, the two-group AlexNet: conv 96 k11 s4 p2, 256 k5 p2 g2,
 //             384 k3 p1, 384 k3 p1 g2, 256 k3 p1 g2, LRN after the first two, three maxpools,
 //             Linear 9216->4096->4096->classes with Dropout before the first two.
+//   "fmnist"  (1, 28, 28) inputs (Fashion-MNIST), the same shape for small grey images:
+//             conv 1->32 k3 p1, ReLU, LRN(5, 1e-4, 0.75, k=2), maxpool 3/2 (13x13),
+//             conv 32->64 k5 p2 g2, ReLU, LRN, maxpool 3/2 (6x6),
+//             conv 64->96 k3 p1, ReLU, conv 96->96 k3 p1 g2, ReLU, conv 96->64 k3 p1 g2, ReLU,
+//             maxpool 3/2 (2x2), Flatten (256), Dropout, Linear 256->512, ReLU, Dropout,
+//             Linear 512->512, ReLU, Linear 512->classes
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -21,7 +27,7 @@
 
 namespace xgrad::examples {
 
-// The valid presets, in a stable order: {"mini", "alexnet"}.
+// The valid presets, in a stable order: {"mini", "alexnet", "fmnist"}.
 const std::vector<std::string>& alexnet_presets();
 
 // Builds the model with He-initialised weights (N(0, 2 / fan_in)) and zero biases, drawn from
@@ -30,7 +36,9 @@ const std::vector<std::string>& alexnet_presets();
 // Throws xgrad::Error for an unknown preset (listing the valid ones) or classes == 0.
 std::shared_ptr<Sequential> make_alexnet_model(const std::string& preset, std::size_t classes, double dropout = 0.5);
 
-// Input height and width of a preset: 64 for "mini", 224 for "alexnet".
+// Input height and width of a preset: 64 for "mini", 224 for "alexnet", 28 for "fmnist".
 std::size_t input_side(const std::string& preset);
+// Input channels of a preset: 3, or 1 for "fmnist".
+std::size_t input_channels(const std::string& preset);
 
 }  // namespace xgrad::examples

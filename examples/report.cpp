@@ -56,8 +56,8 @@ void write_json(const std::string& path, const RunSettings& s, const RunResults&
   j["images_per_second"] = r.images_per_second;
   j["communication_share"] = r.communication_share;
   j["final_loss"] = std::isfinite(r.final_loss) ? nlohmann::ordered_json(r.final_loss) : nullptr;
-  j["target_accuracy"] = kTargetAccuracy;
-  j["target_seconds"] = kTargetSeconds;
+  j["target_accuracy"] = r.target_accuracy;
+  j["target_seconds"] = r.target_seconds;
   j["target_met"] = r.target_met;
   std::ofstream out(path);
   XGRAD_CHECK(out.good(), "cannot write ", path);
@@ -117,6 +117,25 @@ double evaluate(Layer& model, const Dataset& data, std::size_t batch, std::size_
   }
   model.train();
   return correct / static_cast<double>(samples);
+}
+
+void print_confusion_matrix(const std::vector<std::size_t>& confusion, const std::vector<std::string>& names) {
+  const std::size_t k = names.size();
+  XGRAD_CHECK(confusion.size() == k * k, "print_confusion_matrix: ", confusion.size(), " entries for ", k, " classes");
+  std::printf("per-class test accuracy:\n");
+  for (std::size_t i = 0; i < k; ++i) {
+    std::size_t total = 0;
+    for (std::size_t j = 0; j < k; ++j) total += confusion[i * k + j];
+    std::printf("  %-12s %5.1f%%\n", names[i].c_str(), total ? 100.0 * confusion[i * k + i] / total : 0.0);
+  }
+  std::printf("confusion matrix (rows: true class, columns: predicted class):\n%14s", "");
+  for (std::size_t j = 0; j < k; ++j) std::printf(" %5zu", j);
+  std::printf("\n");
+  for (std::size_t i = 0; i < k; ++i) {
+    std::printf("  %zu %-10.10s", i, names[i].c_str());
+    for (std::size_t j = 0; j < k; ++j) std::printf(" %5zu", confusion[i * k + j]);
+    std::printf("\n");
+  }
 }
 
 std::string format_duration(double seconds) {

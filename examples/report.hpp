@@ -45,6 +45,7 @@ struct RunResults {
   double images_per_second = 0.0;
   double communication_share = 0.0;  // of the training time, inside MPI_Allreduce
   double final_loss = std::nan("");  // the last epoch's training loss; NaN (written null) without training
+  double target_accuracy = kTargetAccuracy, target_seconds = kTargetSeconds;  // the goal of this data set
   bool target_met = false;
 };
 
@@ -75,6 +76,10 @@ double evaluate(Layer& model, const Dataset& data, std::size_t batch, std::size_
 // Prints the test accuracy of each class, named by its pattern family; nothing for more than
 // 20 classes.
 void print_class_accuracies(const std::vector<double>& per_class);
+
+// Prints the accuracy of each class (by name) and the confusion matrix (classes x classes,
+// row = true label, column = prediction, row-major), one row per class; names.size() classes.
+void print_confusion_matrix(const std::vector<std::size_t>& confusion, const std::vector<std::string>& names);
 
 // A duration for progress lines: "42s", "3m05s", "1h02m"; "?" when negative or not finite.
 std::string format_duration(double seconds);

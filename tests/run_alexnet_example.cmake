@@ -1,7 +1,7 @@
 # Runs alexnet_example with ARGS (a ;-list) in a fresh WORK_DIR and checks its exit code.
 # When EXPECT_CODE is 0 it also passes --metrics and checks the JSON and CSV were written;
 # otherwise it checks that stderr holds a message (EXPECT_MESSAGE, if given), and for exit code 2
-# (a bad command line) the usage.
+# (a bad command line) the usage. EXPECT_STDOUT, if given, must occur in stdout.
 # cmake -DPROGRAM=... -DEXPECT_CODE=0|1|2 -DWORK_DIR=... -DARGS=... -P run_alexnet_example.cmake
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
@@ -15,6 +15,12 @@ execute_process(COMMAND "${PROGRAM}" ${args}
 message("${out}${err}")
 if(NOT code STREQUAL "${EXPECT_CODE}")
   message(FATAL_ERROR "alexnet_example ${args}: exit code ${code}, expected ${EXPECT_CODE}")
+endif()
+if(DEFINED EXPECT_STDOUT)
+  string(FIND "${out}" "${EXPECT_STDOUT}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "alexnet_example ${args}: stdout lacks '${EXPECT_STDOUT}'")
+  endif()
 endif()
 if(EXPECT_CODE EQUAL 0)
   foreach(f m.json m.csv)

@@ -103,6 +103,20 @@ BOOST_AUTO_TEST_CASE(alexnet_preset_has_pytorchs_parameter_count) {
   BOOST_TEST((y.shape() == Shape{1, 1000}));
 }
 
+BOOST_AUTO_TEST_CASE(fmnist_preset_takes_grey_28x28_images) {
+  auto model = examples::make_alexnet_model("fmnist", 10);
+  BOOST_TEST(model->size() == 23u);  // the same layer list, so the same parameter names
+  std::size_t count = 0;
+  for (const auto& p : model->parameters()) count += p.variable.size();
+  BOOST_TEST(count == 550026u);  // counted by hand from the layer list in models.hpp
+  BOOST_TEST(examples::input_side("fmnist") == 28u);
+  BOOST_TEST(examples::input_channels("fmnist") == 1u);
+  NoGradGuard no_grad;
+  model->eval();
+  const Variable y = (*model)(Variable(zeros<float>({2, 1, 28, 28})));
+  BOOST_TEST((y.shape() == Shape{2, 10}));
+}
+
 BOOST_AUTO_TEST_CASE(unknown_preset_lists_the_valid_ones) {
   try {
     examples::make_alexnet_model("vgg", 10);
