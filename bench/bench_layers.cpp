@@ -68,7 +68,7 @@ void conv_forward(benchmark::State& state) {
   const Conv2dGeometry g = geometry_of(state);
   ConvBuffers buf(g);
   for (auto _ : state) {
-    xgrad::kernels::conv2d_forward<float>(buf.x.data(), buf.w.data(), buf.b.data(), buf.y.data(), buf.cols.data(), g);
+    xgrad::kernels::conv2d_forward<float>(buf.x.data(), buf.w.data(), buf.b.data(), buf.y.data(), g);
     benchmark::DoNotOptimize(buf.y.data());
     benchmark::ClobberMemory();
   }
@@ -78,9 +78,9 @@ void conv_forward(benchmark::State& state) {
 void backward(benchmark::State& state, bool with_dx) {
   const Conv2dGeometry g = geometry_of(state);
   ConvBuffers buf(g);
-  xgrad::kernels::conv2d_forward<float>(buf.x.data(), buf.w.data(), buf.b.data(), buf.y.data(), buf.cols.data(), g);
+  xgrad::kernels::conv2d_forward<float>(buf.x.data(), buf.w.data(), buf.b.data(), buf.y.data(), g);
   for (auto _ : state) {
-    xgrad::kernels::conv2d_backward<float>(buf.dy.data(), buf.w.data(), buf.cols.data(),
+    xgrad::kernels::conv2d_backward<float>(buf.dy.data(), buf.w.data(), buf.x.data(),
                                            with_dx ? buf.dx.data() : nullptr, buf.dw.data(), buf.db.data(),
                                            buf.scratch.data(), g);
     benchmark::DoNotOptimize(buf.dw.data());

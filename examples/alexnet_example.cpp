@@ -527,7 +527,8 @@ int run_fashion_mnist(const Config& c) {
                 100 * totals.best_val_accuracy);
   }
   const auto confusion =
-      examples::confusion_matrix(*model, d.test_set, d.test, 500, examples::fashion_mnist_normalize());
+      examples::confusion_matrix(*model, d.test_set, d.test, static_cast<std::size_t>(c.batch_size),
+                                 examples::fashion_mnist_normalize());
   examples::print_confusion_matrix(confusion, data::fashion_mnist_classes());
   if (c.profile) {
     set_profiling(false);

@@ -86,20 +86,17 @@ xt::xarray<double> reference_conv(const xt::xarray<double>& x, const xt::xarray<
 
 // The double kernels as gradcheck_kernel functions of (x, w[, b]).
 xt::xarray<double> kernel_forward(const KernelInputs& in, const Conv2dGeometry& g) {
-  std::vector<double> cols(g.cols_size());
   xt::xarray<double> y = xt::xarray<double>::from_shape(g.output_shape());
-  kernels::conv2d_forward<double>(in[0].data(), in[1].data(), in.size() > 2 ? in[2].data() : nullptr, y.data(),
-                                  cols.data(), g);
+  kernels::conv2d_forward<double>(in[0].data(), in[1].data(), in.size() > 2 ? in[2].data() : nullptr, y.data(), g);
   return y;
 }
 
 // dout_scale != 1 plants a wrong backward.
 void kernel_backward(const KernelInputs& in, const xt::xarray<double>& dout, KernelInputs& grads,
                      const Conv2dGeometry& g, double dout_scale = 1.0) {
-  std::vector<double> cols(g.cols_size()), scratch(g.scratch_size());
-  kernels::im2col<double>(in[0].data(), cols.data(), g);
+  std::vector<double> scratch(g.scratch_size());
   const xt::xarray<double> dy = dout * dout_scale;
-  kernels::conv2d_backward<double>(dy.data(), in[1].data(), cols.data(), grads[0].data(), grads[1].data(),
+  kernels::conv2d_backward<double>(dy.data(), in[1].data(), in[0].data(), grads[0].data(), grads[1].data(),
                                    in.size() > 2 ? grads[2].data() : nullptr, scratch.data(), g);
 }
 
@@ -166,9 +163,8 @@ BOOST_AUTO_TEST_CASE(planted_wrong_backward_is_caught) {
   const GradcheckResult skipped = gradcheck_kernel(
       forward,
       [&g](const KernelInputs& x, const xt::xarray<double>& dout, KernelInputs& grads) {
-        std::vector<double> cols(g.cols_size()), scratch(g.scratch_size());
-        kernels::im2col<double>(x[0].data(), cols.data(), g);
-        kernels::conv2d_backward<double>(dout.data(), x[1].data(), cols.data(), nullptr, grads[1].data(),
+        std::vector<double> scratch(g.scratch_size());
+        kernels::conv2d_backward<double>(dout.data(), x[1].data(), x[0].data(), nullptr, grads[1].data(),
                                          grads[2].data(), scratch.data(), g);
         // dcols_grp (R, L) = w_grp^T dy_grp, by loops, then the planted hole.
         const std::size_t R = g.R(), L = g.L(), Og = g.Og(), P = g.OH * g.OW;
@@ -260,6 +256,24 @@ BOOST_DATA_TEST_CASE(bit_identical_at_one_and_two_threads,
   BOOST_TEST((one.dx == two.dx));
   BOOST_TEST((one.dw == two.dw));
   BOOST_TEST((one.db == two.db));
+}
+
+// The weight gradient rebuilds the columns chunk by chunk (chunks of whole images, more than
+// one once N*OH*OW >= 1024): cases with 2, 3 and 6 chunks, through the double kernels.
+BOOST_DATA_TEST_CASE(double_kernel_gradients_over_several_chunks,
+                     bdata::make(std::vector<ConvCase>{{4, 2, 20, 20, 3, 3, 1, 1, 1, true},
+                                                       {3, 4, 24, 22, 4, 3, 1, 1, 2, false},
+                                                       {6, 2, 24, 24, 2, 5, 1, 2, 1, true}}),
+                     c) {
+  Rng rng(21);
+  const Conv2dGeometry g = geometry(c);
+  BOOST_TEST_REQUIRE(g.L() >= 1024u);
+  const KernelInputs in = kernel_inputs(c, rng);
+  const GradcheckResult r = gradcheck_kernel([&g](const KernelInputs& x) { return kernel_forward(x, g); },
+                                             [&g](const KernelInputs& x, const xt::xarray<double>& dout,
+                                                  KernelInputs& grads) { kernel_backward(x, dout, grads, g); },
+                                             in);
+  BOOST_TEST(r.ok, r.summary());
 }
 
 BOOST_AUTO_TEST_CASE(initialisation_like_pytorch) {

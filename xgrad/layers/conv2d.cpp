@@ -18,12 +18,16 @@
 // Cg = C / G, Og = O / G, K = kernel size, S = stride, P = padding, H, W = input height, width,
 // OH, OW = output height, width, L = N * OH * OW, R = Cg * K * K.
 //
-// The whole batch goes through one GEMM per group, never one small GEMM per image:
-//   forward:  cols (G*R, L) = im2col(x);  ycm_g (Og, L) = w_g (Og, R) x cols_g (R, L);
-//             y (N, O, OH*OW) = ycm (O, N, OH*OW) regrouped, plus bias
+// The batch goes through GEMMs per group over panels of whole images (never one small GEMM per
+// image), each fused with its im2col while the columns are in cache:
+//   forward:  cols_g (R, panel) = im2col(x);  out (Og, panel) = w_g (Og, R) x cols_g;
+//             y (N, O, OH*OW) = out regrouped, plus bias
 //   backward: dycm (O, L) = dy regrouped by channel;  db (O) += row sums of dycm;
-//             dw_g (Og, R) += dycm_g (Og, L) x cols_g^T;  dcols_g (R, L) = w_g^T x dycm_g;
+//             dw_g (Og, R) += sum over chunks of dycm_g (Og, chunk) x cols_g (R, chunk)^T,
+//             the columns rebuilt from x per chunk;  dcols_g (R, panel) = w_g^T x dycm_g;
 //             dx += col2im(dcols_g)
+// No column matrix of the whole batch (C*K*K times the size of x) is ever kept: the backward
+// holds x and rebuilds what it needs, which costs one more im2col pass, in cache.
 //
 // Threading: one pool. Each GEMM is cut into pieces fixed by its shape (column panels of the
 // output, or chunks of a long inner dimension) that OpenMP threads compute with gemm_serial
@@ -37,59 +41,28 @@
 namespace xgrad {
 namespace {
 
-// Chunks of the inner dimension k for split_k_gemm: about one per 512 of k, an even number
-// from 2 to 8 (or 1 for a short k). Fixed by k alone, so the partial sums and their order do not
-// depend on the thread count.
-Index k_chunks(Index k) {
-  const Index chunks = std::clamp<Index>(k / 512, 1, 8);
-  return chunks >= 2 ? chunks / 2 * 2 : 1;
+// Chunks of whole images for the weight gradient, whose inner dimension is L = N * OH * OW:
+// about one per 512 of L, an even number from 2 to 8 (or 1 for a short L), at most N. Fixed by
+// the shape alone, so the partial sums and their order do not depend on the thread count.
+Index images_per_chunk(const Conv2dGeometry& g) {
+  const Index L = static_cast<Index>(g.L()), N = static_cast<Index>(g.N);
+  Index chunks = std::clamp<Index>(L / 512, 1, 8);
+  chunks = std::min(chunks >= 2 ? chunks / 2 * 2 : 1, N);
+  return (N + chunks - 1) / chunks;
 }
 
 // A per-thread buffer of at least `size` elements that lives as long as the thread (OpenMP keeps
 // its threads), so steps do not allocate and fault in fresh pages. Contents are unspecified.
 // Each use has its own Tag type, so buffers in use at the same time are distinct.
-struct PartialTag {};  // split_k_gemm's partial products
+struct PartialTag {};  // the weight gradient's partial products, one per (group, chunk)
 struct PlaneTag {};    // a zero-padded (image, channel) plane
 struct PanelTag {};    // a GEMM output panel (forward) or column-gradient panel (backward)
+struct ColsTag {};     // the columns of one panel (forward) or chunk (weight gradient)
 template <class T, class Tag>
 T* thread_buffer(std::size_t size) {
   thread_local std::vector<T> buffer;
   if (buffer.size() < size) buffer.resize(size);
   return buffer.data();
-}
-
-// C (m x n) = alpha op(A) op(B) + beta C for a small C and a long k (the weight gradient,
-// k = N * OH * OW): the k range is cut into fixed chunks whose products go to separate partial
-// buffers (OpenMP threads, single-threaded BLAS), then summed in chunk order into C. No operand is
-// packed twice, as cutting C into panels would do with the long operands.
-template <class T>
-void split_k_gemm(bool trans_a, bool trans_b, std::size_t m_, std::size_t n_, std::size_t k_, T alpha, const T* a,
-                  const T* b, T beta, T* c) {
-  const Index m = static_cast<Index>(m_), n = static_cast<Index>(n_), k = static_cast<Index>(k_);
-  const Index lda = trans_a ? m : k, ldb = trans_b ? k : n;
-  const Index chunks = k_chunks(k), chunk = (k + chunks - 1) / chunks;
-  T* partial = thread_buffer<T, PartialTag>(static_cast<std::size_t>(chunks * m * n));  // (chunks, m, n)
-#pragma omp parallel if (m * n * k >= kParallelMacs)
-  {
-#pragma omp for schedule(static)
-    for (Index i = 0; i < chunks; ++i) {
-      const Index k0 = i * chunk, kc = std::min(chunk, k - k0);
-      // Columns [k0, k0 + kc) of op(A) and rows [k0, k0 + kc) of op(B).
-      const T* ap = trans_a ? a + k0 * lda : a + k0;
-      const T* bp = trans_b ? b + k0 : b + k0 * ldb;
-      // The transposed product, C^T (n x m) = op(B)^T op(A)^T: OpenBLAS is faster with the
-      // longer of the two output sides as rows (here R = Cg*K*K rather than Og).
-      gemm_serial(!trans_b, !trans_a, n, m, kc, alpha, bp, ldb, ap, lda, T(0), partial + i * m * n, m);
-    }
-    // Each element of C is summed by one thread, in chunk order.
-#pragma omp for schedule(static)
-    for (Index j = 0; j < m * n; ++j) {
-      const Index t = (j % n) * m + j / n;  // element (j / n, j % n) of C in C^T
-      T total = partial[t];
-      for (Index i = 1; i < chunks; ++i) total += partial[i * m * n + t];
-      c[j] = beta == T(0) ? total : beta * c[j] + total;
-    }
-  }
 }
 
 void check_args(const char* who, std::size_t in, std::size_t out, std::size_t k, std::size_t s, std::size_t g) {
@@ -198,6 +171,18 @@ void col2im_plane(const T* src, Index ld, T* dx_plane, T* padded, const Conv2dGe
   for (Index h = 0; h < H; ++h) add_run(padded + (h + P) * Wp + P, dx_plane + h * W, W);
 }
 
+// cols (R, width = (n1 - n0) * OH*OW) = the columns of images [n0, n1), channels of group grp:
+// row (cg, kh, kw), the images' positions side by side. padded: as for im2col_plane.
+template <class T>
+void im2col_images(const T* x, T* cols, Index grp, Index n0, Index n1, T* padded, const Conv2dGeometry& g) {
+  const Index C = g.C, K = g.K, PP = g.OH * g.OW, Cg = C / static_cast<Index>(g.G), width = (n1 - n0) * PP;
+  for (Index n = n0; n < n1; ++n) {
+    for (Index cg = 0; cg < Cg; ++cg) {
+      im2col_plane(x + (n * C + grp * Cg + cg) * g.H * g.W, cols + cg * K * K * width + (n - n0) * PP, width, padded, g);
+    }
+  }
+}
+
 }  // namespace
 
 namespace kernels {
@@ -239,32 +224,28 @@ void col2im_add(const T* dcols, T* dx, std::size_t group, const Conv2dGeometry& 
 }
 
 template <class T>
-void conv2d_forward(const T* x, const T* w, const T* b, T* y, T* cols, const Conv2dGeometry& g) {
-  const Index N = g.N, C = g.C, O = g.O, K = g.K, PP = g.OH * g.OW, L = static_cast<Index>(g.L());
-  const Index R = static_cast<Index>(g.R()), Og = static_cast<Index>(g.Og()), Cg = C / static_cast<Index>(g.G);
+void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dGeometry& g) {
+  const Index N = g.N, O = g.O, PP = g.OH * g.OW, L = static_cast<Index>(g.L());
+  const Index R = static_cast<Index>(g.R()), Og = static_cast<Index>(g.Og());
   const Index per = images_per_panel(g), panels = (N + per - 1) / per;
   const Index planes = (g.H + 2 * g.P) * (g.W + 2 * g.P);
   // One (group, panel of whole images) per iteration, fused while its data is in cache:
-  //   cols_g[:, panel] (R, width) = im2col of the panel's images, channels of the group
-  //   out (Og, width) = w_g (Og, R) x cols_g[:, panel]
+  //   cols (R, width) = im2col of the panel's images, channels of the group
+  //   out (Og, width) = w_g (Og, R) x cols
   //   y[n, g*Og + o, :] = out[o, n's columns] + b
-  // Iterations write disjoint parts of cols and y.
+  // Iterations write disjoint parts of y; nothing else is kept (the backward rebuilds columns).
 #pragma omp parallel if (Og * L * R >= kParallelMacs)
   {
     T* padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
     std::fill(padded, padded + planes, T(0));
     T* out = thread_buffer<T, PanelTag>(static_cast<std::size_t>(Og * per * PP));  // (Og, width)
+    T* cols = thread_buffer<T, ColsTag>(static_cast<std::size_t>(R * per * PP));  // (R, width)
 #pragma omp for collapse(2) schedule(static)
     for (Index grp = 0; grp < static_cast<Index>(g.G); ++grp) {
       for (Index panel = 0; panel < panels; ++panel) {
         const Index n0 = panel * per, n1 = std::min(N, n0 + per), width = (n1 - n0) * PP;
-        T* cols_g = cols + grp * R * L;  // (R, L)
-        for (Index n = n0; n < n1; ++n) {
-          for (Index cg = 0; cg < Cg; ++cg) {
-            im2col_plane(x + (n * C + grp * Cg + cg) * g.H * g.W, cols_g + cg * K * K * L + n * PP, L, padded, g);
-          }
-        }
-        gemm_serial(false, false, Og, width, R, T(1), w + grp * Og * R, R, cols_g + n0 * PP, L, T(0), out, width);
+        im2col_images(x, cols, grp, n0, n1, padded, g);
+        gemm_serial(false, false, Og, width, R, T(1), w + grp * Og * R, R, cols, width, T(0), out, width);
         for (Index o = 0; o < Og; ++o) {
           const Index oc = grp * Og + o;
           const T bias = b != nullptr ? b[oc] : T(0);
@@ -280,10 +261,10 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, T* cols, const Con
 }
 
 template <class T>
-void conv2d_backward(const T* dy, const T* w, const T* cols, T* dx, T* dw, T* db, T* scratch,
-                     const Conv2dGeometry& g) {
+void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T* scratch, const Conv2dGeometry& g) {
   const Index N = g.N, C = g.C, O = g.O, K = g.K, PP = g.OH * g.OW, L = static_cast<Index>(g.L());
   const Index R = static_cast<Index>(g.R()), Og = static_cast<Index>(g.Og()), Cg = C / static_cast<Index>(g.G);
+  const Index G = static_cast<Index>(g.G);
   // scratch (O, N, OH*OW) = dy (N, O, OH*OW) regrouped by channel; db (O) += its row sums (in
   // double). Each channel's row is written and summed by one thread.
 #pragma omp parallel for schedule(static) if (N * O * PP >= kParallelElements)
@@ -296,10 +277,37 @@ void conv2d_backward(const T* dy, const T* w, const T* cols, T* dx, T* dw, T* db
       db[o] += static_cast<T>(total);
     }
   }
-  // dw_g (Og, R) += dy_g (Og, L) x cols_g^T (L, R)
   if (dw != nullptr) {
-    for (Index grp = 0; grp < static_cast<Index>(g.G); ++grp) {
-      split_k_gemm<T>(false, true, Og, R, L, T(1), scratch + grp * Og * L, cols + grp * R * L, T(1), dw + grp * Og * R);
+    // dw_g (Og, R) += dy_g (Og, L) x cols_g^T (L, R), with L cut into fixed chunks of whole
+    // images: one (group, chunk) per iteration rebuilds the chunk's columns (R, width) and
+    // multiplies them into its own partial product, kept transposed (R, Og), which OpenBLAS
+    // computes faster with the longer side as rows. Then each element of dw is summed by one
+    // thread, in chunk order. No operand is packed twice, as cutting dw into panels would do.
+    const Index per = images_per_chunk(g), chunks = (N + per - 1) / per;
+    const Index planes = (g.H + 2 * g.P) * (g.W + 2 * g.P);
+    T* partial = thread_buffer<T, PartialTag>(static_cast<std::size_t>(G * chunks * Og * R));  // (G, chunks, R, Og)
+#pragma omp parallel if (Og * L * R * G >= kParallelMacs)
+    {
+      T* padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
+      std::fill(padded, padded + planes, T(0));
+      T* cols = thread_buffer<T, ColsTag>(static_cast<std::size_t>(R * per * PP));  // (R, width)
+#pragma omp for collapse(2) schedule(static)
+      for (Index grp = 0; grp < G; ++grp) {
+        for (Index i = 0; i < chunks; ++i) {
+          const Index n0 = i * per, n1 = std::min(N, n0 + per), width = (n1 - n0) * PP;
+          im2col_images(x, cols, grp, n0, n1, padded, g);
+          gemm_serial(false, true, R, Og, width, T(1), cols, width, scratch + grp * Og * L + n0 * PP, L, T(0),
+                      partial + (grp * chunks + i) * R * Og, Og);
+        }
+      }
+#pragma omp for schedule(static)
+      for (Index j = 0; j < G * Og * R; ++j) {
+        const Index grp = j / (Og * R), o = j / R % Og, r = j % R;
+        const T* p = partial + grp * chunks * R * Og + r * Og + o;  // element (o, r) in chunk 0
+        T total = p[0];
+        for (Index i = 1; i < chunks; ++i) total += p[i * R * Og];
+        dw[j] += total;
+      }
     }
   }
   if (dx == nullptr) return;
@@ -334,9 +342,8 @@ template void im2col<float>(const float*, float*, const Conv2dGeometry&);
 template void im2col<double>(const double*, double*, const Conv2dGeometry&);
 template void col2im_add<float>(const float*, float*, std::size_t, const Conv2dGeometry&);
 template void col2im_add<double>(const double*, double*, std::size_t, const Conv2dGeometry&);
-template void conv2d_forward<float>(const float*, const float*, const float*, float*, float*, const Conv2dGeometry&);
-template void conv2d_forward<double>(const double*, const double*, const double*, double*, double*,
-                                     const Conv2dGeometry&);
+template void conv2d_forward<float>(const float*, const float*, const float*, float*, const Conv2dGeometry&);
+template void conv2d_forward<double>(const double*, const double*, const double*, double*, const Conv2dGeometry&);
 template void conv2d_backward<float>(const float*, const float*, const float*, float*, float*, float*, float*,
                                      const Conv2dGeometry&);
 template void conv2d_backward<double>(const double*, const double*, const double*, double*, double*, double*,
@@ -361,22 +368,18 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
                                                 options.padding(), groups);
   Conv2dWorkspace fresh;
   Conv2dWorkspace& work = workspace != nullptr ? *workspace : fresh;
-  // A pending backward still holds the previous cols: leave it to that backward.
-  if (work.cols == nullptr || work.cols.use_count() > 1) work.cols = std::make_shared<Tensor>();
   if (work.scratch == nullptr) work.scratch = std::make_shared<Tensor>();
-  ensure_size(*work.cols, g.cols_size());
   Tensor y = empty(g.output_shape());
   kernels::conv2d_forward<float>(x.value().data(), weight.value().data(),
-                                 bias.defined() ? bias.value().data() : nullptr, y.data(), work.cols->data(), g);
-  // cols is kept only when dw is wanted; x's data is not needed (only its grad buffer).
-  std::shared_ptr<Tensor> cols = weight.requires_grad() ? work.cols : nullptr;
-  auto backward = [x, w = weight, b = bias, cols, scratch = work.scratch, g](const Tensor& dy) mutable {
+                                 bias.defined() ? bias.value().data() : nullptr, y.data(), g);
+  // The backward rebuilds the columns from x's value for dw, chunk by chunk, instead of keeping
+  // them (C*K*K times x's size).
+  auto backward = [x, w = weight, b = bias, scratch = work.scratch, g](const Tensor& dy) mutable {
     float* dx = x.requires_grad() ? x.grad_buffer().data() : nullptr;
     float* dw = w.requires_grad() ? w.grad_buffer().data() : nullptr;
     float* db = b.defined() && b.requires_grad() ? b.grad_buffer().data() : nullptr;
     ensure_size(*scratch, g.scratch_size());
-    kernels::conv2d_backward<float>(dy.data(), w.value().data(), cols ? cols->data() : nullptr, dx, dw, db,
-                                    scratch->data(), g);
+    kernels::conv2d_backward<float>(dy.data(), w.value().data(), x.value().data(), dx, dw, db, scratch->data(), g);
   };
   return bias.defined() ? record_op("Conv2d", std::move(y), {x, weight, bias}, std::move(backward))
                         : record_op("Conv2d", std::move(y), {x, weight}, std::move(backward));

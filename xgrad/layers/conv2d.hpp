@@ -57,15 +57,13 @@ template <class T>
 void col2im_add(const T* dcols, T* dx, std::size_t group, const Conv2dGeometry& g);
 
 // y (N, O, OH, OW) = conv(x (N, C, H, W), w (O, Cg, K, K)) + b (O) (b may be null).
-// cols (G*R, L) is filled by the call: the backward needs it for dw.
 template <class T>
-void conv2d_forward(const T* x, const T* w, const T* b, T* y, T* cols, const Conv2dGeometry& g);
+void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dGeometry& g);
 
 // Adds the gradients: dx (N, C, H, W), dw (O, Cg, K, K), db (O); any of them may be null (skipped).
-// cols is the forward's (unused when dw is null); scratch (O, L) is workspace.
+// x is the forward's input (read for dw only); scratch (O, L) is workspace.
 template <class T>
-void conv2d_backward(const T* dy, const T* w, const T* cols, T* dx, T* dw, T* db, T* scratch,
-                     const Conv2dGeometry& g);
+void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T* scratch, const Conv2dGeometry& g);
 
 }  // namespace kernels
 
@@ -112,13 +110,9 @@ class Conv2dOptions : public detail::Conv2dSettings<Conv2dOptions> {
   bool bias_ = true;
 };
 
-// Buffers a convolution reuses from call to call (a Conv2d layer keeps one), reallocated only
-// when the shape changes. cols is the one large saved tensor: C*K*K * N*OH*OW floats (e.g.
-// 75 x 65536 = 19.7 MB for a 3->24 k5 s2 conv on a 64 x 3 x 64 x 64 batch). A recorded backward
-// holds its own reference, so a second call before backward (a layer applied twice) allocates
-// a fresh one instead of overwriting it.
+// The buffer a convolution reuses from call to call (a Conv2d layer keeps one), reallocated only
+// when the shape changes: the backward's regrouped output gradient, O * N*OH*OW floats.
 struct Conv2dWorkspace {
-  std::shared_ptr<Tensor> cols;     // (G*R, L)
   std::shared_ptr<Tensor> scratch;  // (O, L): dy regrouped by channel, in backward
 };
 
