@@ -12,6 +12,7 @@
 #include <xgrad/autograd/profile.hpp>
 #include <xgrad/autograd/tape.hpp>
 #include <xgrad/core/error.hpp>
+#include <xgrad/data/data_loader.hpp>
 
 namespace xgrad::examples {
 
@@ -84,39 +85,57 @@ std::size_t count_correct(const Tensor& logits, const std::vector<std::int64_t>&
   return correct;
 }
 
-double evaluate(Layer& model, const Dataset& data, std::size_t batch, std::size_t classes, const World& world,
-                std::vector<double>* per_class) {
-  model.eval();
-  NoGradGuard no_grad;
-  const std::size_t samples = data.labels.size();
-  std::vector<std::size_t> order;
-  for (std::size_t i = static_cast<std::size_t>(world.rank); i < samples; i += static_cast<std::size_t>(world.ranks)) {
-    order.push_back(i);
+std::vector<std::size_t> confusion_matrix(Layer& model, const data::Dataset& data,
+                                          const std::vector<std::size_t>& indices, std::size_t batch,
+                                          const std::shared_ptr<const data::Transform>& transform, const World& world) {
+  const std::size_t k = data.classes();
+  std::vector<std::size_t> mine;  // this rank's share of indices
+  for (std::size_t i = static_cast<std::size_t>(world.rank); i < indices.size(); i += static_cast<std::size_t>(world.ranks)) {
+    mine.push_back(indices[i]);
   }
-  std::vector<double> counts(2 * classes, 0.0);  // correct per class, then samples per class
-  Tensor images;
-  std::vector<std::int64_t> labels;
-  for (std::size_t first = 0; first < order.size(); first += batch) {
-    const std::size_t count = std::min(batch, order.size() - first);
-    gather(data, order, first, count, images, labels);
-    const Variable logits = model(Variable(std::move(images)));
-    const std::size_t k = logits.shape()[1];
-    for (std::size_t j = 0; j < count; ++j) {
-      const float* row = logits.value().data() + j * k;
-      const auto label = static_cast<std::size_t>(labels[j]);
-      if (std::max_element(row, row + k) - row == labels[j]) counts[label] += 1;
-      counts[classes + label] += 1;
+  std::vector<double> counts(k * k, 0.0);
+  model.eval();
+  if (!mine.empty()) {
+    NoGradGuard no_grad;
+    data::DataLoader loader(data, data::DataLoaderOptions(batch).workers(1).sampler([mine](std::uint64_t) { return mine; }),
+                            transform);
+    auto epoch = loader.epoch(0);
+    while (auto b = epoch.next()) {
+      const Variable logits = model(Variable(std::move(b->images)));
+      const std::size_t cols = logits.shape()[1];
+      for (std::size_t j = 0; j < b->labels.size(); ++j) {
+        const float* row = logits.value().data() + j * cols;
+        const auto predicted = static_cast<std::size_t>(std::max_element(row, row + cols) - row);
+        counts[static_cast<std::size_t>(b->labels[j]) * k + predicted] += 1;
+      }
     }
   }
-  world.reduce(counts);
-  double correct = 0.0;
-  for (std::size_t i = 0; i < classes; ++i) correct += counts[i];
-  if (per_class) {
-    per_class->assign(classes, 0.0);
-    for (std::size_t i = 0; i < classes; ++i) (*per_class)[i] = counts[i] / std::max(1.0, counts[classes + i]);
-  }
   model.train();
-  return correct / static_cast<double>(samples);
+  world.reduce(counts);
+  std::vector<std::size_t> confusion(k * k);
+  for (std::size_t i = 0; i < k * k; ++i) confusion[i] = static_cast<std::size_t>(counts[i]);
+  return confusion;
+}
+
+double confusion_accuracy(const std::vector<std::size_t>& confusion) {
+  const auto k = static_cast<std::size_t>(std::lround(std::sqrt(static_cast<double>(confusion.size()))));
+  std::size_t correct = 0, total = 0;
+  for (std::size_t i = 0; i < k; ++i) {
+    for (std::size_t j = 0; j < k; ++j) total += confusion[i * k + j];
+    correct += confusion[i * k + i];
+  }
+  return total == 0 ? 0.0 : static_cast<double>(correct) / static_cast<double>(total);
+}
+
+std::vector<double> class_accuracies(const std::vector<std::size_t>& confusion) {
+  const auto k = static_cast<std::size_t>(std::lround(std::sqrt(static_cast<double>(confusion.size()))));
+  std::vector<double> per_class(k, 0.0);
+  for (std::size_t i = 0; i < k; ++i) {
+    std::size_t total = 0;
+    for (std::size_t j = 0; j < k; ++j) total += confusion[i * k + j];
+    per_class[i] = total == 0 ? 0.0 : static_cast<double>(confusion[i * k + i]) / static_cast<double>(total);
+  }
+  return per_class;
 }
 
 void print_confusion_matrix(const std::vector<std::size_t>& confusion, const std::vector<std::string>& names) {
@@ -148,11 +167,11 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-void print_class_accuracies(const std::vector<double>& per_class) {
+void print_class_accuracies(const std::vector<double>& per_class, const std::vector<std::string>& names) {
   if (per_class.size() > 20) return;
   std::printf("test accuracy per class:");
   for (std::size_t i = 0; i < per_class.size(); ++i) {
-    std::printf("%s %s %.0f%%", i ? "," : "", synthetic_class_name(i).c_str(), 100 * per_class[i]);
+    std::printf("%s %s %.0f%%", i ? "," : "", names[i].c_str(), 100 * per_class[i]);
   }
   std::printf("\n");
 }

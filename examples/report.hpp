@@ -10,7 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "examples/synthetic_shapes.hpp"
+#include <memory>
+
+#include <xgrad/data/dataset.hpp>
+#include <xgrad/data/transforms.hpp>
 #include <xgrad/layers/layer.hpp>
 
 namespace xgrad::examples {
@@ -67,15 +70,23 @@ struct World {
 // Number of rows of logits (N, K) whose argmax is the label.
 std::size_t count_correct(const Tensor& logits, const std::vector<std::int64_t>& labels);
 
-// Test accuracy, and the accuracy of each class in per_class when given. In a distributed run
-// rank r of W evaluates the samples r, r + W, ... and world.reduce sums the counts over the
-// ranks. Leaves the model in training mode.
-double evaluate(Layer& model, const Dataset& data, std::size_t batch, std::size_t classes, const World& world,
-                std::vector<double>* per_class = nullptr);
+// The confusion matrix (classes x classes, row = true label, column = prediction, row-major)
+// of the model over data's examples `indices`, in eval mode, in batches of `batch`, each image
+// through `transform` (none when null). In a distributed run rank r of W evaluates the entries
+// r, r + W, ... of indices and world.reduce sums the counts over the ranks. Leaves the model in
+// training mode.
+std::vector<std::size_t> confusion_matrix(Layer& model, const data::Dataset& data,
+                                          const std::vector<std::size_t>& indices, std::size_t batch,
+                                          const std::shared_ptr<const data::Transform>& transform, const World& world);
 
-// Prints the test accuracy of each class, named by its pattern family; nothing for more than
-// 20 classes.
-void print_class_accuracies(const std::vector<double>& per_class);
+// The share of a confusion matrix's entries on its diagonal; 0 for an empty one.
+double confusion_accuracy(const std::vector<std::size_t>& confusion);
+
+// Each class's accuracy (its row's diagonal share; 0 for a class without examples).
+std::vector<double> class_accuracies(const std::vector<std::size_t>& confusion);
+
+// Prints the test accuracy of each class, named by names[i]; nothing for more than 20 classes.
+void print_class_accuracies(const std::vector<double>& per_class, const std::vector<std::string>& names);
 
 // Prints the accuracy of each class (by name) and the confusion matrix (classes x classes,
 // row = true label, column = prediction, row-major), one row per class; names.size() classes.

@@ -1,19 +1,38 @@
 // The synthetic pattern dataset of the AlexNet example: shapes, balance, determinism (per seed
 // and across thread counts), normalisation, and colour carrying no label information.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
 #include <boost/test/unit_test.hpp>
 
-#include "examples/synthetic_shapes.hpp"
 #include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
-using xgrad::examples::Dataset;
-using xgrad::examples::make_synthetic_dataset;
+using xgrad::data::SyntheticShapes;
 
 namespace {
+
+// Every example of a SyntheticShapes, as one tensor (S, 3, side, side) and the labels.
+struct Dataset {
+  Tensor images;
+  std::vector<std::int64_t> labels;
+};
+
+Dataset make_synthetic_dataset(std::size_t samples, std::size_t side, std::size_t classes, std::uint64_t seed) {
+  const SyntheticShapes set(samples, side, classes, seed);
+  Dataset d{empty({samples, 3, side, side}), {}};
+  const std::size_t per = 3 * side * side;
+  for (std::size_t i = 0; i < samples; ++i) {
+    const data::Example e = set.get(i);
+    std::copy(e.image.begin(), e.image.end(), d.images.data() + i * per);
+    d.labels.push_back(e.label);
+  }
+  BOOST_TEST(d.labels == set.labels());
+  return d;
+}
+
 bool identical(const Dataset& a, const Dataset& b) {
   return a.labels == b.labels && a.images.shape() == b.images.shape() &&
          std::memcmp(a.images.data(), b.images.data(), a.images.size() * sizeof(float)) == 0;
@@ -94,11 +113,35 @@ BOOST_AUTO_TEST_CASE(colour_does_not_reveal_the_class) {
 }
 
 BOOST_AUTO_TEST_CASE(many_classes_and_errors) {
-  BOOST_TEST(examples::synthetic_family_count() >= 10u);
+  BOOST_TEST(SyntheticShapes::family_count() >= 10u);
   const Dataset d = make_synthetic_dataset(30, 16, 1000, 5);
   BOOST_TEST(d.labels[29] == 29);
-  BOOST_TEST(examples::synthetic_class_name(0) != examples::synthetic_class_name(1));
+  BOOST_TEST(SyntheticShapes::class_name(0) != SyntheticShapes::class_name(1));
   BOOST_CHECK_THROW(make_synthetic_dataset(0, 16, 10, 1), Error);
   BOOST_CHECK_THROW(make_synthetic_dataset(10, 4, 10, 1), Error);
   BOOST_CHECK_THROW(make_synthetic_dataset(10, 16, 0, 1), Error);
+}
+
+// The images are kept as uint8 codes: each channel of an example takes at most 256 values, an
+// index past the end is an error naming the data set, and the shape is what image_shape() says.
+BOOST_AUTO_TEST_CASE(kept_as_bytes_and_indexed_safely) {
+  const SyntheticShapes set(12, 16, 10, 4);
+  BOOST_TEST((set.image_shape() == Shape{3, 16, 16}));
+  BOOST_TEST(set.classes() == 10u);
+  for (std::size_t i = 0; i < set.size(); ++i) {
+    const data::Example e = set.get(i);
+    BOOST_TEST((Shape(e.image.shape().begin(), e.image.shape().end()) == Shape{3, 16, 16}));
+    for (std::size_t c = 0; c < 3; ++c) {
+      std::vector<float> values(e.image.data() + c * 256, e.image.data() + (c + 1) * 256);
+      std::sort(values.begin(), values.end());
+      const auto distinct = static_cast<std::size_t>(std::unique(values.begin(), values.end()) - values.begin());
+      BOOST_TEST(distinct <= 256u);
+      BOOST_TEST(distinct >= 8u);  // a pattern with noise, not a constant
+    }
+  }
+  BOOST_CHECK_EXCEPTION(set.get(12), Error, [](const Error& e) {
+    const std::string m = e.what();
+    return m.find("SyntheticShapes") != std::string::npos && m.find("12") != std::string::npos;
+  });
+  BOOST_CHECK_THROW(SyntheticShapes(std::size_t{1} << 62, 64, 10, 1), Error);
 }

@@ -7,6 +7,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <map>
+
 #include <xgrad/xgrad.hpp>
 
 #include "tests/test_util.hpp"
@@ -210,6 +212,24 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_of_another_model_changes_nothing) {
   BOOST_CHECK_EXCEPTION(ckpt.load(dir, *resumed.model, resumed.opt), Error, mentions({"counters.npy"}));
   BOOST_CHECK_THROW(optim::TrainingCheckpoints(""), Error);
   BOOST_CHECK_THROW(optim::TrainingCheckpoints(saved.tmp("x"), 0), Error);
+}
+
+BOOST_AUTO_TEST_CASE(named_tensors_round_trip_and_bad_names_are_refused) {
+  TempDir tmp;
+  const optim::TrainingCheckpoints ckpt(tmp("run"));
+  Run run(3);
+  run.progress.tensors = {{"best.0.weight", random_tensor({4, 3}, 5)}, {"best_epoch", full({1}, 7.0f)}};
+  const std::string dir = run.save(ckpt);
+  Run resumed(4);
+  const optim::TrainingProgress p = ckpt.load(dir, *resumed.model, resumed.opt);
+  BOOST_TEST_REQUIRE(p.tensors.size() == 2u);
+  std::map<std::string, Tensor> got(p.tensors.begin(), p.tensors.end());
+  BOOST_TEST(got.at("best.0.weight") == run.progress.tensors[0].second);
+  BOOST_TEST(got.at("best_epoch") == run.progress.tensors[1].second);
+  for (const std::string bad : {"", "a/b", ".."}) {
+    run.progress.tensors = {{bad, full({1}, 1.0f)}};
+    BOOST_CHECK_EXCEPTION(run.save(ckpt), Error, mentions({"TrainingCheckpoints::save", "tensor name"}));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(generator_and_dropout_state_round_trip) {

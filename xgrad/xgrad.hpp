@@ -14,6 +14,7 @@
 #include <xgrad/data/dataset.hpp>
 #include <xgrad/data/idx.hpp>
 #include <xgrad/data/mnist.hpp>
+#include <xgrad/data/synthetic_shapes.hpp>
 #include <xgrad/data/transforms.hpp>
 #include <xgrad/distributed/sampler.hpp>
 #include <xgrad/layers/checkpoint.hpp>

@@ -123,6 +123,13 @@ std::string TrainingCheckpoints::save(Layer& model, const SGD& optimizer, const 
                 "' cannot be used as a file name");
     add_words("rng." + name + ".npy", rng_words(state));
   }
+  for (const auto& [name, tensor] : progress.tensors) {
+    XGRAD_CHECK(!name.empty() && name.find('/') == std::string::npos && name != "." && name != "..", who,
+                ": tensor name '", name, "' cannot be used as a file name");
+    files.push_back({"progress/tensor." + name + ".npy", [t = &tensor](const std::string& path) {
+                       save_npy<float>(path, *t);
+                     }});
+  }
   for (auto& [path, state] : model.extra_states()) add_words(layer_file(path), state);
 
   const fs::path dir = fs::path(root_) / step_name(progress.step);
@@ -161,11 +168,13 @@ TrainingProgress TrainingCheckpoints::load(const std::string& dir, Layer& model,
   for (std::uint64_t v : unsigned_words(load_checked<std::int64_t>(progress_dir / "order.npy", "progress", where))) {
     progress.order.push_back(static_cast<std::size_t>(v));
   }
-  std::map<std::string, fs::path> rng_files;
+  std::map<std::string, fs::path> rng_files, tensor_files;
   for (fs::directory_iterator it(progress_dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (name.size() > 8 && name.compare(0, 4, "rng.") == 0 && it->path().extension() == ".npy") {
-      rng_files[name.substr(4, name.size() - 8)] = it->path();
+    if (it->path().extension() != ".npy") continue;
+    if (name.size() > 8 && name.compare(0, 4, "rng.") == 0) rng_files[name.substr(4, name.size() - 8)] = it->path();
+    if (name.size() > 11 && name.compare(0, 7, "tensor.") == 0) {
+      tensor_files[name.substr(7, name.size() - 11)] = it->path();
     }
   }
   XGRAD_CHECK(!ec, where, ": cannot read ", progress_dir.string(), ": ", ec.message());
@@ -176,6 +185,9 @@ TrainingProgress TrainingCheckpoints::load(const std::string& dir, Layer& model,
     Rng check;
     check.set_state(state);  // refuses a state no generator can be in
     progress.rngs.emplace_back(name, state);
+  }
+  for (const auto& [name, file] : tensor_files) {
+    progress.tensors.emplace_back(name, load_checked<float>(file, "tensor", where));
   }
   std::vector<std::pair<Layer*, std::vector<std::uint64_t>>> extra;
   for (const auto& [path, current] : model.extra_states()) {

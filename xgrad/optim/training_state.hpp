@@ -30,6 +30,9 @@ struct TrainingProgress {
   std::uint64_t step = 0;          // optimiser steps taken in all
   std::vector<std::size_t> order;  // the epoch's data order
   std::vector<std::pair<std::string, RngState>> rngs;  // named generators, e.g. {"shuffle", ...}
+  // Named float tensors of the caller's own state, e.g. the weights of the best epoch so far
+  // (saved as progress/tensor.<name>.npy; a name is used as a file name).
+  std::vector<std::pair<std::string, Tensor>> tensors;
 };
 
 class TrainingCheckpoints {

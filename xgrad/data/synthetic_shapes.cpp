@@ -1,4 +1,4 @@
-#include "examples/synthetic_shapes.hpp"
+#include <xgrad/data/synthetic_shapes.hpp>
 
 #include <algorithm>
 #include <array>
@@ -6,8 +6,9 @@
 
 #include <xgrad/core/error.hpp>
 #include <xgrad/core/rng.hpp>
+#include <xgrad/core/tensor.hpp>
 
-namespace xgrad::examples {
+namespace xgrad::data {
 
 namespace {
 
@@ -185,75 +186,88 @@ std::uint64_t sample_seed(std::uint64_t seed, std::size_t index) {
   return seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(index) * 0xD1B54A32D192ED03ull + 0x5851F42D4C957F2Dull;
 }
 
+// The uint8 code of a standardised value, and back.
+constexpr double kCodeScale = 16.0, kCodeZero = 128.0;
+std::uint8_t encode(double v) {
+  return static_cast<std::uint8_t>(std::clamp(std::lround(v * kCodeScale + kCodeZero), 0L, 255L));
+}
+double decode(std::uint8_t q) { return (static_cast<double>(q) - kCodeZero) / kCodeScale; }
+
 }  // namespace
 
-std::size_t synthetic_family_count() { return kFamilies; }
+std::size_t SyntheticShapes::family_count() { return kFamilies; }
 
-std::string synthetic_class_name(std::size_t label) {
+std::string SyntheticShapes::class_name(std::size_t label) {
   std::string name = kFamilyNames[label % kFamilies];
   if (label >= kFamilies) name += " (variant " + std::to_string(label / kFamilies) + ")";
   return name;
 }
 
-Dataset make_synthetic_dataset(std::size_t samples, std::size_t side, std::size_t classes, std::uint64_t seed) {
-  XGRAD_CHECK(samples > 0, "make_synthetic_dataset: samples must be > 0");
-  XGRAD_CHECK(classes > 0, "make_synthetic_dataset: classes must be > 0");
-  XGRAD_CHECK(side >= 8, "make_synthetic_dataset: side must be >= 8, got ", side);
-
-  Dataset data{empty({samples, 3, side, side}), std::vector<std::int64_t>(samples)};
+SyntheticShapes::SyntheticShapes(std::size_t samples, std::size_t side, std::size_t classes, std::uint64_t seed)
+    : side_(side), classes_(classes) {
+  XGRAD_CHECK(samples > 0, "SyntheticShapes: samples must be > 0");
+  XGRAD_CHECK(classes > 0, "SyntheticShapes: classes must be > 0");
+  XGRAD_CHECK(side >= 8, "SyntheticShapes: side must be >= 8, got ", side);
   const std::size_t plane = side * side;
-  float* images = data.images.data();
-  // Per-sample, per-channel sums for the normalisation, reduced serially afterwards so the
-  // statistics do not depend on the thread count.
+  const auto total = checked_numel({samples, 3, side, side});
+  XGRAD_CHECK(total.has_value(), "SyntheticShapes: ", samples, " images of 3 x ", side, " x ", side,
+              " is more elements than size_t holds");
+  pixels_.resize(*total);
+  labels_.resize(samples);
+  // Per-sample, per-channel sums of the decoded values for the normalisation, reduced serially
+  // afterwards so the statistics do not depend on the thread count.
   std::vector<double> sums(samples * 3), squares(samples * 3);
 
   const auto n = static_cast<std::ptrdiff_t>(samples);
   // Each sample is written by one thread from its own generator: results are thread-count independent.
-#pragma omp parallel for schedule(static)
-  for (std::ptrdiff_t si = 0; si < n; ++si) {
-    const auto i = static_cast<std::size_t>(si);
-    const std::size_t label = i % classes;
-    data.labels[i] = static_cast<std::int64_t>(label);
-    Rng rng(sample_seed(seed, i));
-    const Draw d = draw_parameters(label, side, rng);
-    float* img = images + i * 3 * plane;
-    double image_mean[3] = {0, 0, 0};
-    for (std::size_t y = 0; y < side; ++y) {
-      for (std::size_t x = 0; x < side; ++x) {
-        const double px = static_cast<double>(x) + 0.5, py = static_cast<double>(y) + 0.5;
-        const double m = pattern(d, px, py);
-        const double shade = d.gx * (px / side - 0.5) + d.gy * (py / side - 0.5);
-        for (int c = 0; c < 3; ++c) {
-          const double v = d.bg[c] + m * (d.fg[c] - d.bg[c]) + shade + rng.normal(0.0, 0.08);
-          img[c * plane + y * side + x] = static_cast<float>(v);
-          image_mean[c] += v;
+#pragma omp parallel
+  {
+    std::vector<double> img(3 * plane);
+#pragma omp for schedule(static)
+    for (std::ptrdiff_t si = 0; si < n; ++si) {
+      const auto i = static_cast<std::size_t>(si);
+      const std::size_t label = i % classes;
+      labels_[i] = static_cast<std::int64_t>(label);
+      Rng rng(sample_seed(seed, i));
+      const Draw d = draw_parameters(label, side, rng);
+      double image_mean[3] = {0, 0, 0};
+      for (std::size_t y = 0; y < side; ++y) {
+        for (std::size_t x = 0; x < side; ++x) {
+          const double px = static_cast<double>(x) + 0.5, py = static_cast<double>(y) + 0.5;
+          const double m = pattern(d, px, py);
+          const double shade = d.gx * (px / side - 0.5) + d.gy * (py / side - 0.5);
+          for (int c = 0; c < 3; ++c) {
+            const double v = d.bg[c] + m * (d.fg[c] - d.bg[c]) + shade + rng.normal(0.0, 0.08);
+            img[c * plane + y * side + x] = v;
+            image_mean[c] += v;
+          }
         }
       }
-    }
-    // Per-image standardisation: remove the image's mean colour, scale to unit variance.
-    double image_var = 0.0;
-    for (int c = 0; c < 3; ++c) {
-      image_mean[c] /= static_cast<double>(plane);
-      for (std::size_t p = 0; p < plane; ++p) {
-        const double v = img[c * plane + p] - image_mean[c];
-        image_var += v * v;
+      // Per-image standardisation: remove the image's mean colour, scale to unit variance.
+      double image_var = 0.0;
+      for (int c = 0; c < 3; ++c) {
+        image_mean[c] /= static_cast<double>(plane);
+        for (std::size_t p = 0; p < plane; ++p) {
+          const double v = img[c * plane + p] - image_mean[c];
+          image_var += v * v;
+        }
       }
-    }
-    const double inv = 1.0 / std::sqrt(image_var / static_cast<double>(3 * plane) + 1e-6);
-    for (int c = 0; c < 3; ++c) {
-      double sum = 0.0, sq = 0.0;
-      for (std::size_t p = 0; p < plane; ++p) {
-        const double v = (img[c * plane + p] - image_mean[c]) * inv;
-        img[c * plane + p] = static_cast<float>(v);
-        sum += v;
-        sq += v * v;
+      const double inv = 1.0 / std::sqrt(image_var / static_cast<double>(3 * plane) + 1e-6);
+      std::uint8_t* out = pixels_.data() + i * 3 * plane;
+      for (int c = 0; c < 3; ++c) {
+        double sum = 0.0, sq = 0.0;
+        for (std::size_t p = 0; p < plane; ++p) {
+          const std::uint8_t q = encode((img[c * plane + p] - image_mean[c]) * inv);
+          out[c * plane + p] = q;
+          const double v = decode(q);
+          sum += v;
+          sq += v * v;
+        }
+        sums[i * 3 + c] = sum;
+        squares[i * 3 + c] = sq;
       }
-      sums[i * 3 + c] = sum;
-      squares[i * 3 + c] = sq;
     }
   }
-
-  float mean[3], inv_std[3];
   const double count = static_cast<double>(samples * plane);
   for (int c = 0; c < 3; ++c) {
     double s = 0.0, q = 0.0;
@@ -263,30 +277,24 @@ Dataset make_synthetic_dataset(std::size_t samples, std::size_t side, std::size_
     }
     const double mu = s / count;
     const double var = std::max(q / count - mu * mu, 1e-12);
-    mean[c] = static_cast<float>(mu);
-    inv_std[c] = static_cast<float>(1.0 / std::sqrt(var));
+    mean_[c] = static_cast<float>(mu);
+    inv_std_[c] = static_cast<float>(1.0 / std::sqrt(var));
   }
-#pragma omp parallel for schedule(static)
-  for (std::ptrdiff_t si = 0; si < n; ++si) {
-    float* img = images + static_cast<std::size_t>(si) * 3 * plane;
-    for (int c = 0; c < 3; ++c) {
-      for (std::size_t p = 0; p < plane; ++p) img[c * plane + p] = (img[c * plane + p] - mean[c]) * inv_std[c];
+}
+
+Example SyntheticShapes::get(std::size_t index) const {
+  XGRAD_CHECK(index < size(), name(), ": index ", index, " is out of range for ", size(), " examples");
+  const std::size_t plane = side_ * side_;
+  Tensor image = empty({3, side_, side_});
+  const std::uint8_t* src = pixels_.data() + index * 3 * plane;
+  float* dst = image.data();
+  for (std::size_t c = 0; c < 3; ++c) {
+    const float mean = mean_[c], inv_std = inv_std_[c];
+    for (std::size_t p = 0; p < plane; ++p) {
+      dst[c * plane + p] = (static_cast<float>(decode(src[c * plane + p])) - mean) * inv_std;
     }
   }
-  return data;
+  return {std::move(image), labels_[index]};
 }
 
-void gather(const Dataset& data, const std::vector<std::size_t>& order, std::size_t first, std::size_t count,
-            Tensor& images, std::vector<std::int64_t>& labels) {
-  const auto& s = data.images.shape();
-  const std::size_t sample = s[1] * s[2] * s[3];
-  images = empty({count, s[1], s[2], s[3]});
-  labels.resize(count);
-  for (std::size_t j = 0; j < count; ++j) {
-    const std::size_t i = order[first + j];
-    std::copy_n(data.images.data() + i * sample, sample, images.data() + j * sample);
-    labels[j] = data.labels[i];
-  }
-}
-
-}  // namespace xgrad::examples
+}  // namespace xgrad::data
