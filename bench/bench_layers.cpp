@@ -1,8 +1,8 @@
 // Conv2d kernels (im2col + one GEMM per group for the whole batch) in GFLOP/s.
 //
 //   conv_forward/N/C/H/W/O/K/S/P/G    y = conv(x) + b: 2 * MACs flops
-//   conv_backward/N/C/H/W/O/K/S/P/G   dx, dw and db from dy and the forward's cols: 4 * MACs flops
-//                                     (dw and dx are one forward-sized GEMM each)
+//   conv_backward/N/C/H/W/O/K/S/P/G   dx, dw and db from dy and x (whose columns it rebuilds for
+//                                     dw): 4 * MACs flops (dw and dx are one forward-sized GEMM each)
 //   conv_backward_no_dx/...           dw and db only (a first layer, whose input needs no gradient)
 //   im2col/...                        the column matrix alone, as bytes written per second
 //   gemm_of_forward/...               the forward's GEMMs alone (G times (Og x R) x (R x L)): the
@@ -10,7 +10,10 @@
 //
 // MACs = N * O * OH * OW * (C / G) * K * K. Cases: the convolutions of the mini AlexNet at batch
 // 64 (64 x 64 input) and AlexNet's conv1 at batch 16 (224 x 224 input). Buffers are allocated and
-// written once before timing; the forward fills cols, which the backward cases reuse.
+// written once before timing.
+//
+//   maxpool_forward/N/C/H/W/K/S        MaxPool2d's forward (values and argmax), as input elements
+//                                      read per second
 #include <cstddef>
 #include <cstdint>
 #include <random>
@@ -20,6 +23,7 @@
 
 #include <xgrad/core/blas.hpp>
 #include <xgrad/layers/conv2d.hpp>
+#include <xgrad/layers/max_pool2d.hpp>
 
 namespace {
 
@@ -130,8 +134,28 @@ void conv_cases(benchmark::internal::Benchmark* b) {
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
+void maxpool_forward(benchmark::State& state) {
+  auto arg = [&state](int i) { return static_cast<std::size_t>(state.range(i)); };
+  const auto g = xgrad::MaxPool2dGeometry::make("bench", {arg(0), arg(1), arg(2), arg(3)}, arg(4), arg(5), 0);
+  const std::vector<float> x = random_buffer(g.N * g.C * g.H * g.W, 5);
+  std::vector<float> y(g.N * g.C * g.OH * g.OW);
+  std::vector<std::int32_t> argmax(y.size());
+  for (auto _ : state) {
+    xgrad::kernels::maxpool2d_forward<float>(x.data(), y.data(), argmax.data(), g);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * x.size()));
+}
+
 }  // namespace
 
+BENCHMARK(maxpool_forward)
+    ->ArgNames({"N", "C", "H", "W", "K", "S"})
+    ->Args({128, 32, 28, 28, 3, 2})   // the fmnist preset's first pool
+    ->Args({64, 24, 32, 32, 3, 2})    // the mini preset's first pool
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(im2col)->Apply(conv_cases);
 BENCHMARK(gemm_of_forward)->Apply(conv_cases);
 BENCHMARK(conv_forward)->Apply(conv_cases);
