@@ -3,6 +3,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <memory>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include <xtensor/xadapt.hpp>
@@ -202,6 +204,58 @@ BOOST_AUTO_TEST_CASE(profiling_attributes_time_to_layers) {
   BOOST_TEST(report[0].calls == 1u);
   BOOST_TEST(report[0].forward_seconds > 0.0);
   BOOST_TEST(report[0].backward_seconds > 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(backward_inside_a_backward_closure_is_an_error_and_ops_there_record_nothing) {
+  Variable x = param({1, 2});
+  Variable other = sum(mul(x, x));
+  bool grad_mode_inside = true;
+  std::size_t nodes_inside = 0;
+  Variable y = record_op("Nested", x.value() * 2.0f, {x}, [&](const Tensor&) {
+    grad_mode_inside = grad_enabled();
+    const Variable inner = mul(x, x);  // records nothing: grad mode is off in closures
+    nodes_inside = Tape::active().size();
+    (void)inner;
+    other.backward();
+  });
+  BOOST_CHECK_EXCEPTION(sum(y).backward(), Error, [](const Error& e) {
+    return message_contains(e, "backward") && message_contains(e, "inside the backward of Nested");
+  });
+  BOOST_TEST(!grad_mode_inside);
+  BOOST_TEST(nodes_inside == 4u);  // mul and sum (other), Nested, sum: nothing added inside
+  BOOST_TEST(grad_enabled());      // restored after the error
+  // The tape still works once cleared.
+  Tape::active().clear();
+  Variable z = sum(mul(x, x));
+  z.backward();
+  BOOST_TEST(x.grad()(1) == 4.0f);
+}
+
+// An output of a tape that no longer exists (its thread ended) is refused, even when the new
+// thread's tape lives at the old one's address and is in its first generation too.
+BOOST_AUTO_TEST_CASE(an_output_of_an_ended_threads_tape_is_refused) {
+  Variable x = param({1, 2});
+  Variable from_thread;
+  const Tape* first_tape = nullptr;
+  std::thread([&] {
+    from_thread = mul(x, x);
+    first_tape = &Tape::active();
+  }).join();
+  std::string message;
+  const Tape* second_tape = nullptr;
+  std::thread([&] {
+    second_tape = &Tape::active();
+    try {
+      sum(from_thread);
+    } catch (const Error& e) {
+      message = e.what();
+    }
+  }).join();
+  BOOST_TEST_MESSAGE("the second thread's tape " << (first_tape == second_tape ? "reused" : "did not reuse")
+                                                 << " the first one's address");
+  BOOST_TEST(message.find("sum") != std::string::npos);
+  BOOST_TEST(message.find("another thread's tape") != std::string::npos);
+  BOOST_CHECK_THROW(sum(from_thread), Error);  // nor on this thread
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,5 +1,6 @@
 #include <xgrad/autograd/tape.hpp>
 
+#include <atomic>
 #include <chrono>
 
 #include <xgrad/autograd/profile.hpp>
@@ -9,17 +10,42 @@ namespace xgrad {
 
 namespace {
 thread_local bool g_grad_enabled = true;
+std::atomic<std::uint64_t> g_next_generation{1};
+
+std::uint64_t new_generation() { return g_next_generation.fetch_add(1, std::memory_order_relaxed); }
+
+// Marks the tape as running backward (in `op`'s closure) and turns grad mode off, for a scope.
+class RunningScope {
+ public:
+  RunningScope(const char*& running, bool& grad) : running_(running), grad_(grad), previous_(grad) {
+    running_ = "backward";
+    grad_ = false;
+  }
+  ~RunningScope() {
+    running_ = nullptr;
+    grad_ = previous_;
+  }
+  RunningScope(const RunningScope&) = delete;
+  RunningScope& operator=(const RunningScope&) = delete;
+
+ private:
+  const char*& running_;
+  bool& grad_;
+  bool previous_;
+};
 
 void check_live(const char* op, const Variable& v, const Tape& tape) {
   XGRAD_CHECK(v.defined(), op, ": an input Variable is undefined");
   const auto& impl = *v.impl();
   if (impl.tape == nullptr) return;  // a leaf
-  XGRAD_CHECK(impl.tape == &tape && impl.generation == tape.generation(), op,
+  XGRAD_CHECK(impl.generation == tape.generation(), op,
         ": an input of shape ", shape_str(impl.value.shape()),
         " was produced by a tape that has already run backward (or by another thread's tape); "
         "recompute it, or pass retain_tape=true to the earlier backward");
 }
 }  // namespace
+
+Tape::Tape() : generation_(new_generation()) {}
 
 Tape& Tape::active() {
   thread_local Tape tape;
@@ -27,6 +53,8 @@ Tape& Tape::active() {
 }
 
 void Tape::record(const char* op, const Variable& out, Backward backward) {
+  XGRAD_CHECK(running_ == nullptr, op, ": recorded during the backward of ", running_,
+              " (ops inside a backward closure must not record)");
   XGRAD_CHECK(out.defined() && out.requires_grad(), op, ": recording an output that does not require grad");
   auto& impl = *out.impl();
   impl.tape = this;
@@ -35,6 +63,8 @@ void Tape::record(const char* op, const Variable& out, Backward backward) {
 }
 
 void Tape::backward(const Variable& output, const Tensor* seed, bool retain_tape) {
+  XGRAD_CHECK(running_ == nullptr, "backward: called from inside the backward of ", running_,
+              " (a backward closure must only add into its inputs' grads)");
   XGRAD_CHECK(output.defined(), "backward: the output Variable is undefined");
   XGRAD_CHECK(output.requires_grad(), "backward: the output of shape ", shape_str(output.shape()),
         " does not require grad (no input requires grad, or it was computed under NoGradGuard)");
@@ -56,8 +86,10 @@ void Tape::backward(const Variable& output, const Tensor* seed, bool retain_tape
   } else {
     output.add_grad(*seed, "backward");
   }
+  RunningScope scope(running_, g_grad_enabled);
   for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
     if (!it->output->has_grad) continue;
+    running_ = it->op;
     if (it->profile_id >= 0) {
       const auto start = std::chrono::steady_clock::now();
       it->backward(it->output->grad);
@@ -73,14 +105,16 @@ void Tape::backward(const Variable& output, const Tensor* seed, bool retain_tape
       it->output->has_grad = false;
     }
   }
+  running_ = nullptr;
   if (!retain_tape) clear();
 }
 
 void Tape::clear() {
+  XGRAD_CHECK(running_ == nullptr, "Tape::clear: called from inside the backward of ", running_);
   // Moved out first so that destructors running inside clear() see a consistent tape.
   std::vector<Node> nodes;
   nodes.swap(nodes_);
-  ++generation_;
+  generation_ = new_generation();
   nodes.clear();
 }
 

@@ -29,13 +29,23 @@ class Tape {
   void record(const char* op, const Variable& out, Backward backward);
 
   // Seeds output's grad (seed == nullptr means 1 for a scalar), runs every node in reverse
-  // and, unless retain_tape, clears the tape.
+  // and, unless retain_tape, clears the tape. Inside the closures grad mode is off (ops they
+  // call record nothing), and calling backward() from a closure is an xgrad::Error naming the
+  // op. A closure's exception leaves the tape as it was (clear() it or run backward again).
   void backward(const Variable& output, const Tensor* seed, bool retain_tape = false);
 
   std::size_t size() const { return nodes_.size(); }
+  // Unique among all tapes of the process, past and present: a new tape, or a cleared one,
+  // draws a number never used before, so an output of a tape that no longer exists is told
+  // apart from a live one even when a new tape gets the old one's address.
   std::uint64_t generation() const { return generation_; }
   // Drops every node (and what it captured) and starts a new generation.
+  // Throws xgrad::Error when called from inside this tape's backward.
   void clear();
+
+  Tape();
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
 
  private:
   struct Node {
@@ -45,7 +55,8 @@ class Tape {
     int profile_id;  // ProfileScope that recorded the node, or -1
   };
   std::vector<Node> nodes_;
-  std::uint64_t generation_ = 1;
+  std::uint64_t generation_;
+  const char* running_ = nullptr;  // during backward: the op whose closure runs (or "backward")
 };
 
 // True unless a NoGradGuard is alive on this thread.
