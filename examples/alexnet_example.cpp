@@ -308,6 +308,15 @@ class Training {
     const optim::TrainingProgress p = checkpoints_->load(dir, model_, opt_);
     XGRAD_CHECK(p.order.size() == order_.size() && p.rngs.size() == 2 && p.step <= total_steps_, "--resume ", dir,
                 ": the checkpoint is of a run with other settings (--train-size, --batch-size, --epochs)");
+    // The state comes from a file: an order entry outside the data set would be read out of
+    // bounds, a step outside its epoch would wrap first_step_ below.
+    for (std::size_t i = 0; i < p.order.size(); ++i) {
+      XGRAD_CHECK(p.order[i] < train_.labels.size(), "--resume ", dir, ": progress/order.npy: entry ", i, " is ",
+                  p.order[i], ", not one of the ", train_.labels.size(), " training samples");
+    }
+    XGRAD_CHECK(p.epoch <= p.step && p.epoch * steps_per_epoch_ <= p.step && p.step - p.epoch * steps_per_epoch_ <= steps_per_epoch_,
+                "--resume ", dir, ": progress/counters.npy: step ", p.step, " is not in epoch ", p.epoch, " (",
+                steps_per_epoch_, " steps per epoch)");
     for (const auto& [name, state] : p.rngs) (name == "shuffle" ? shuffle_ : global_rng()).set_state(state);
     order_ = p.order;
     schedule_.set_steps(p.step);
