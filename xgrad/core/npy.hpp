@@ -1,5 +1,5 @@
 #pragma once
-// .npy reading and writing (NumPy format 1.0/2.0, little-endian, C order), for checkpoints
+// .npy reading and writing (NumPy format 1.0, 2.0 and 3.0; little-endian, C order), for checkpoints
 // and test fixtures. Supported dtypes: float32 '<f4', float64 '<f8', int64 '<i8', int32 '<i4'.
 //
 // Reading is strict, for files that may be truncated, corrupt or hostile:
