@@ -107,7 +107,7 @@ std::string TrainingCheckpoints::save(Layer& model, const SGD& optimizer, const 
   const auto& params = optimizer.parameters();
   for (std::size_t i = 0; i < params.size(); ++i) {
     const std::string file = "momentum." + params[i].name + ".npy";
-    detail::check_file_name(who, "parameter", params[i].name, file);  // before a step makes the buffer too
+    detail::check_file_name(who, "parameter", params[i].name, file);  // even before the first step (no buffer yet)
     const Tensor* buffer = optimizer.momentum_buffer(i);
     if (buffer == nullptr) continue;  // no step with momentum yet
     files.push_back({"optimizer/" + file, [buffer](const std::string& path) { save_npy<float>(path, *buffer); }});
