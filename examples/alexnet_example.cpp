@@ -314,9 +314,10 @@ class Training {
       XGRAD_CHECK(p.order[i] < train_.labels.size(), "--resume ", dir, ": progress/order.npy: entry ", i, " is ",
                   p.order[i], ", not one of the ", train_.labels.size(), " training samples");
     }
-    XGRAD_CHECK(p.epoch <= p.step && p.epoch * steps_per_epoch_ <= p.step && p.step - p.epoch * steps_per_epoch_ <= steps_per_epoch_,
-                "--resume ", dir, ": progress/counters.npy: step ", p.step, " is not in epoch ", p.epoch, " (",
-                steps_per_epoch_, " steps per epoch)");
+    const bool step_in_epoch = p.epoch <= p.step && p.epoch * steps_per_epoch_ <= p.step &&
+                               p.step - p.epoch * steps_per_epoch_ <= steps_per_epoch_;
+    XGRAD_CHECK(step_in_epoch, "--resume ", dir, ": progress/counters.npy: step ", p.step, " is not in epoch ",
+                p.epoch, " (", steps_per_epoch_, " steps per epoch)");
     for (const auto& [name, state] : p.rngs) (name == "shuffle" ? shuffle_ : global_rng()).set_state(state);
     order_ = p.order;
     schedule_.set_steps(p.step);

@@ -208,7 +208,8 @@ std::vector<Case> make_cases() {
       npy_file(kGoodDict, 0, 2).substr(0, 8) + std::string("\x00\x00\x00\x7f", 4) + kGoodDict,
       {"truncated header", "header length is 2130706432"});
   header("header is not a dict", "['descr', '<f4']\n", {"header", "not a dict"});
-  header("unquoted key", "{descr: '<f4', 'fortran_order': False, 'shape': (2, 3), }", {"a key of the dict", "not a quoted string"});
+  header("unquoted key", "{descr: '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+         {"a key of the dict", "not a quoted string"});
   header("unquoted descr", dict("<f4", "False", "(2, 3)"), {"'descr'", "not a quoted string"});
   header("descr without a closing quote", "{'descr': '<f4    ", {"'descr'", "no closing quote"});
   header("descr with a newline", dict("'<f\n4'", "False", "(2, 3)"), {"'descr'", "byte 0x0a"});
@@ -223,7 +224,8 @@ std::vector<Case> make_cases() {
   header("shape missing comma", dict("'<f4'", "False", "(2 3)"), {"expected ','", "dimension 0 of 'shape'"});
   header("shape fraction", dict("'<f4'", "False", "(2.5,)"), {"dimension 0 of 'shape'", "'.'"});
   header("shape leading zero", dict("'<f4'", "False", "(06,)"), {"leading zero", "06"});
-  header("shape unclosed", "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3", {"after dimension 1 of 'shape'", "found the end"});
+  header("shape unclosed", "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3",
+         {"after dimension 1 of 'shape'", "found the end"});
   header("dimension beyond size_t", dict("'<f4'", "False", "(18446744073709551616,)"),
          {"dimension 0 of 'shape'", "18446744073709551616", "does not fit in size_t"});
   header("shape product beyond size_t", dict("'<f4'", "False", "(4294967296, 4294967296)"),
@@ -468,7 +470,10 @@ std::vector<Case> make_cases() {
            {"momentum.0.bias.npy", "character device"});
   training("model directory missing", [](Scene& s) { fs::remove_all(s.state + "/model"); },
            {"load_checkpoint(", "model", "does not exist"});
-  training("model file truncated", [](Scene& s) { fs::resize_file(s.state + "/model/0.bias.npy", fs::file_size(s.state + "/model/0.bias.npy") - 1); },
+  training("model file truncated", [](Scene& s) {
+             const std::string file = s.state + "/model/0.bias.npy";
+             fs::resize_file(file, fs::file_size(file) - 1);
+           },
            {"load_checkpoint(", "0.bias.npy", "truncated data"});
   return cases;
 }

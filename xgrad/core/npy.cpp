@@ -165,7 +165,9 @@ class HeaderParser {
       shape.push_back(dimension(shape.size()));
       skip_space();
       if (peek() == ')') {
-        if (shape.size() == 1) fail(cat("'shape' (", shape[0], ") is not a tuple: a one-element tuple is written (", shape[0], ",)"));
+        if (shape.size() == 1) {
+          fail(cat("'shape' (", shape[0], ") is not a tuple: a one-element tuple is written (", shape[0], ",)"));
+        }
         break;
       }
       expect(',', cat("after dimension ", shape.size() - 1, " of 'shape'"));
