@@ -190,6 +190,15 @@ void Training::resume(const std::string& root, std::vector<EpochRecord>& history
   optim::TrainingProgress p = checkpoints_->load(dir, model_, opt_);
   const char* other = ": the checkpoint is of a run with other settings (--train-size, --batch-size, --epochs)";
   XGRAD_CHECK(p.order.size() == order_.size() && p.rngs.size() == 2 && p.step <= total_steps_, "--resume ", dir, other);
+  // The state comes from a file: an order entry outside the data set would be read out of
+  // bounds, a step outside its epoch would wrap first_step_ below zero.
+  for (std::size_t i = 0; i < p.order.size(); ++i) {
+    XGRAD_CHECK(p.order[i] < data_.train.size(), "--resume ", dir, ": progress/order.npy: entry ", i, " is ",
+                p.order[i], ", not one of the ", data_.train.size(), " training samples");
+  }
+  const bool step_in_epoch = p.epoch * steps_per_epoch_ <= p.step && p.step - p.epoch * steps_per_epoch_ <= steps_per_epoch_;
+  XGRAD_CHECK(step_in_epoch, "--resume ", dir, ": progress/counters.npy: step ", p.step, " is not in epoch ", p.epoch,
+              " (", steps_per_epoch_, " steps per epoch)");
   for (const auto& [name, state] : p.rngs) (name == "shuffle" ? shuffle_ : global_rng()).set_state(state);
   std::map<std::string, Tensor> tensors(std::make_move_iterator(p.tensors.begin()),
                                         std::make_move_iterator(p.tensors.end()));

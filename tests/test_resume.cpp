@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -16,6 +17,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <xgrad/core/npy.hpp>
 #include <xgrad/core/rng.hpp>
 #include <xgrad/data/mnist.hpp>
 
@@ -40,11 +42,14 @@ bool fashion_mnist_installed() {
   return fs::exists(std::string(xgrad::data::kFashionMnistDir) + "/train-images-idx3-ubyte.gz");
 }
 
-// Starts alexnet_example with run + extra, its output thrown away; returns the child's pid.
-pid_t start(const std::vector<std::string>& run, const std::vector<std::string>& extra) {
+// Starts alexnet_example with run + extra, its output thrown away (its errors too, or into
+// errors_to); returns the child's pid.
+pid_t start(const std::vector<std::string>& run, const std::vector<std::string>& extra,
+            const fs::path& errors_to = {}) {
   std::vector<std::string> args = {XGRAD_ALEXNET_EXAMPLE};
   args.insert(args.end(), run.begin(), run.end());
   args.insert(args.end(), extra.begin(), extra.end());
+  std::fflush(nullptr);  // else the child writes out the parent's buffered output again
   const pid_t pid = ::fork();
   BOOST_TEST_REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -52,6 +57,7 @@ pid_t start(const std::vector<std::string>& run, const std::vector<std::string>&
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     std::freopen("/dev/null", "w", stdout);
+    if (!errors_to.empty()) std::freopen(errors_to.c_str(), "w", stderr);
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
@@ -154,4 +160,27 @@ BOOST_AUTO_TEST_CASE(killed_and_resumed_fashion_mnist_runs_end_bit_identical,
                        return boost::test_tools::assertion_result(fashion_mnist_installed());
                      })) {
   kill_and_resume(kFashionRun, 2027);
+}
+
+// A training state edited to hold a sample index outside the data set, or a step outside its
+// epoch, is refused by --resume naming the file, instead of being read out of bounds.
+BOOST_AUTO_TEST_CASE(resume_refuses_an_order_or_counters_outside_the_run) {
+  TempDir tmp;
+  const fs::path ck = tmp("ck"), errors = tmp("stderr");
+  BOOST_TEST_REQUIRE(wait_for(start(kRun, {"--checkpoint-dir", ck.string(), "--checkpoint-every", "12"})) == 0);
+  fs::remove_all(ck / "step-000000000024");  // resume from step 12, the end of the first epoch
+  const std::string order_file = (ck / "step-000000000012/progress/order.npy").string();
+  const std::string counters_file = (ck / "step-000000000012/progress/counters.npy").string();
+  const auto order = xgrad::load_npy<std::int64_t>(order_file);
+  auto bad_order = order;
+  bad_order(5) = 1000000000000;
+  xgrad::save_npy<std::int64_t>(order_file, bad_order);
+  BOOST_TEST(wait_for(start(kRun, {"--resume", ck.string()}, errors)) == 1);
+  BOOST_TEST(contents(errors).find("progress/order.npy: entry 5 is 1000000000000") != std::string::npos, contents(errors));
+
+  xgrad::save_npy<std::int64_t>(order_file, order);
+  xgrad::save_npy<std::int64_t>(counters_file, xt::xarray<std::int64_t>({5, 12}));
+  BOOST_TEST(wait_for(start(kRun, {"--resume", ck.string()}, errors)) == 1);
+  BOOST_TEST(contents(errors).find("progress/counters.npy: step 12 is not in epoch 5") != std::string::npos,
+             contents(errors));
 }

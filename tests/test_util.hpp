@@ -1,8 +1,11 @@
 #pragma once
 // Helpers shared by the test suites.
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
+#include <future>
 #include <filesystem>
 #include <initializer_list>
 #include <string>
@@ -72,6 +75,23 @@ struct TempDir {
   // The path of `name` inside the directory.
   std::string operator()(const std::string& name) const { return (root / name).string(); }
 };
+
+// Calls f, which is to refuse the FIFO `fifo` without opening it for reading, on another
+// thread, and rethrows what f throws. Should f block on the FIFO, a writer that opens and
+// closes it releases f (with end of file), so the test fails rather than hangs.
+template <class F>
+void call_without_blocking(const std::string& fifo, F&& f) {
+  auto result = std::async(std::launch::async, std::forward<F>(f));
+  bool blocked = false;
+  for (int attempt = 0; result.wait_for(std::chrono::seconds(attempt == 0 ? 10 : 1)) != std::future_status::ready;
+       ++attempt) {
+    blocked = true;
+    const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+  }
+  BOOST_TEST(!blocked, "blocked on the FIFO " << fifo);
+  result.get();
+}
 
 // Sets the OpenMP thread count for its lifetime and restores the previous one afterwards.
 class ThreadCount {

@@ -1,7 +1,17 @@
 #pragma once
-// .npy reading and writing (NumPy format 1.0/2.0, little-endian, C order), for checkpoints
+// .npy reading and writing (NumPy format 1.0, 2.0 and 3.0; little-endian, C order), for checkpoints
 // and test fixtures. Supported dtypes: float32 '<f4', float64 '<f8', int64 '<i8', int32 '<i4'.
-// Every failure throws xgrad::Error naming the file and what is wrong with it.
+//
+// Reading is strict, for files that may be truncated, corrupt or hostile:
+// requires: nothing of the file. A directory, FIFO or device is refused without blocking.
+// ensures:  either the array or an xgrad::Error naming the function, the file and the field:
+//           magic, version (1.0, 2.0, 3.0), header length (within the file), the header dict
+//           (exactly the keys 'descr', 'fortran_order' and 'shape', quoted; descr a quoted
+//           string; fortran_order True or False; shape a tuple of non-negative integers such as
+//           (), (3,) or (2, 3), each and their product fitting in size_t; nothing but spaces
+//           after the dict), dtype, and data (shorter or longer than the shape says). Nothing
+//           is allocated for the data before its size has been checked against the file's.
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -17,6 +27,7 @@ struct NpyHeader {
   Shape shape;
 };
 
+// The header alone (errors say "read_npy_header").
 NpyHeader read_npy_header(const std::string& path);
 
 // Loads an array whose dtype must be exactly T's (float -> '<f4', double -> '<f8',
@@ -37,5 +48,13 @@ template <> const char* npy_dtype<float>();
 template <> const char* npy_dtype<double>();
 template <> const char* npy_dtype<std::int64_t>();
 template <> const char* npy_dtype<std::int32_t>();
+
+namespace detail {
+// load_npy and read_npy_header of a whole file held in memory, `path` naming it in errors:
+// the in-memory way in, for the fuzzers (fuzz/); the file path is the public one.
+template <class T>
+xt::xarray<T> parse_npy(const void* bytes, std::size_t size, const std::string& path);
+NpyHeader parse_npy_header(const void* bytes, std::size_t size, const std::string& path);
+}  // namespace detail
 
 }  // namespace xgrad

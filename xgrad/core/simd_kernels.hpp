@@ -25,6 +25,14 @@
 #include <immintrin.h>
 #endif
 
+// Before a scalar loop that must not be unrolled (the ragged end of a run): GCC spells it
+// "GCC unroll 0", which clang refuses (it wants a positive count), clang "loop unroll(disable)".
+#if defined(__clang__)
+#define XGRAD_NO_UNROLL _Pragma("clang loop unroll(disable)")
+#else
+#define XGRAD_NO_UNROLL _Pragma("GCC unroll 0")
+#endif
+
 namespace xgrad {
 namespace {
 
@@ -87,7 +95,7 @@ template <class T>
 inline void copy_run(const T* src, T* dst, Index n) {
   Index i = 0;
   for (; i + kLanes<T> <= n; i += kLanes<T>) Batch<T>::load_unaligned(src + i).store_unaligned(dst + i);
-#pragma GCC unroll 0
+  XGRAD_NO_UNROLL
   for (; i < n; ++i) dst[i] = src[i];
 }
 
@@ -98,7 +106,7 @@ inline void add_run(const T* src, T* dst, Index n) {
   for (; i + kLanes<T> <= n; i += kLanes<T>) {
     (Batch<T>::load_unaligned(dst + i) + Batch<T>::load_unaligned(src + i)).store_unaligned(dst + i);
   }
-#pragma GCC unroll 0
+  XGRAD_NO_UNROLL
   for (; i < n; ++i) dst[i] += src[i];
 }
 

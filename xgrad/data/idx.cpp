@@ -1,7 +1,5 @@
 #include <xgrad/data/idx.hpp>
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -14,6 +12,7 @@
 #include <sstream>
 
 #include <xgrad/core/error.hpp>
+#include <xgrad/core/regular_file.hpp>
 
 namespace xgrad::data {
 
@@ -38,15 +37,6 @@ const char* idx_type_name(unsigned char type) {
   }
 }
 
-const char* file_kind(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISSOCK(mode)) return "a socket";
-  return "not a regular file";
-}
-
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -56,21 +46,9 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 class IdxFile {
  public:
   explicit IdxFile(const std::string& path) : path_(path) {
-    // Refuse what is not a regular file before opening it: opening a FIFO for reading blocks
-    // until a writer comes. O_NONBLOCK and the fstat below cover a file swapped in between.
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0) {
-      const int err = errno;
-      XGRAD_CHECK(err != ENOENT, "read_idx: ", path, ": does not exist");
-      throw Error(cat("read_idx: ", path, ": cannot stat: ", std::strerror(err)));
-    }
-    XGRAD_CHECK(S_ISREG(st.st_mode), "read_idx: ", path, ": is not a regular file (it is ", file_kind(st.st_mode), ")");
-    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    XGRAD_CHECK(fd >= 0, "read_idx: ", path, ": cannot open: ", std::strerror(errno));
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
-      throw Error(cat("read_idx: ", path, ": is not a regular file"));
-    }
+    detail::RegularFile regular(path, "read_idx");  // refuses a FIFO without blocking
+    size_ = regular.size();
+    const int fd = regular.release();
     file_.reset(gzdopen(fd, "rb"));
     if (!file_) {
       ::close(fd);
@@ -78,14 +56,18 @@ class IdxFile {
     }
     gzbuffer(file_.get(), 1u << 17);
     // gzdirect looks at the first bytes: 1 for a plain file, 0 for gzip.
-    const bool plain = gzdirect(file_.get()) == 1;
+    plain_ = gzdirect(file_.get()) == 1;
     check_stream();
     if (ends_with(path, ".gz")) {
-      XGRAD_CHECK(!plain, "read_idx: ", path, ": gzip: the name ends in .gz but the file is not gzip data");
+      XGRAD_CHECK(!plain_, "read_idx: ", path, ": gzip: the name ends in .gz but the file is not gzip data");
     } else {
-      XGRAD_CHECK(plain, "read_idx: ", path, ": the file is gzip data but its name does not end in .gz");
+      XGRAD_CHECK(plain_, "read_idx: ", path, ": the file is gzip data but its name does not end in .gz");
     }
   }
+
+  // True for a plain file (not gzip); its size in bytes.
+  bool plain() const { return plain_; }
+  std::uint64_t size() const { return size_; }
 
   // Reads up to n bytes into dst; returns how many, fewer only at the end of the data.
   std::size_t read(void* dst, std::size_t n) {
@@ -130,6 +112,8 @@ class IdxFile {
     void operator()(gzFile file) const { gzclose_r(file); }
   };
   std::string path_;
+  std::uint64_t size_ = 0;
+  bool plain_ = true;
   std::unique_ptr<gzFile_s, Close> file_;
 };
 
@@ -166,14 +150,32 @@ IdxArray read_idx(const std::string& path, std::size_t dims) {
   XGRAD_CHECK(*count <= kMaxIdxElements, "read_idx: ", path, ": sizes ", shape_str(array.shape), " hold ", *count,
               " values, more than the limit of ", kMaxIdxElements);
 
-  try {
-    array.bytes.resize(*count);
-  } catch (const std::bad_alloc&) {
-    throw Error(cat("read_idx: ", path, ": cannot allocate ", *count, " bytes for sizes ", shape_str(array.shape)));
+  const std::size_t header_bytes = 4 + 4 * rank;
+  if (file.plain()) {
+    // The sizes are checked against the file before anything is allocated.
+    const std::uint64_t available = file.size() - std::min<std::uint64_t>(file.size(), header_bytes);
+    XGRAD_CHECK(available >= *count, "read_idx: ", path, ": truncated data: sizes ", shape_str(array.shape), " need ",
+                *count, " bytes, the file holds ", available);
+    XGRAD_CHECK(available == *count, "read_idx: ", path, ": trailing data: ", available - *count, " bytes after the ",
+                *count, " that sizes ", shape_str(array.shape), " need");
   }
-  got = file.read(array.bytes.data(), *count);
-  XGRAD_CHECK(got == *count, "read_idx: ", path, ": truncated data: sizes ", shape_str(array.shape), " need ", *count,
-              " bytes, the file holds ", got);
+  // gzip data has no size to check first: the buffer grows as data arrives (at most twice
+  // what the file really holds), so sizes claiming more than that cost no memory.
+  std::size_t filled = 0;
+  while (filled < *count) {
+    const std::size_t capacity =
+        file.plain() ? *count : std::min(*count, std::max(2 * filled, std::size_t(1) << 20));
+    try {
+      array.bytes.resize(capacity);
+    } catch (const std::bad_alloc&) {
+      throw Error(cat("read_idx: ", path, ": cannot allocate ", capacity, " bytes for sizes ", shape_str(array.shape)));
+    }
+    got = file.read(array.bytes.data() + filled, capacity - filled);
+    filled += got;
+    if (filled < capacity) break;
+  }
+  XGRAD_CHECK(filled == *count, "read_idx: ", path, ": truncated data: sizes ", shape_str(array.shape), " need ", *count,
+              " bytes, the file holds ", filled);
   // Reading on to the end also makes zlib check the gzip trailer (CRC and length).
   std::size_t trailing = 0;
   unsigned char rest[4096];

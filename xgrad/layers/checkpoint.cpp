@@ -1,6 +1,7 @@
 #include <xgrad/layers/checkpoint.hpp>
 
 #include <fcntl.h>
+#include <limits.h>  // NAME_MAX
 #include <stdio.h>  // renameat2, RENAME_EXCHANGE (glibc >= 2.28)
 #include <unistd.h>
 
@@ -47,8 +48,7 @@ std::vector<Entry> entries(Layer& model, const char* who) {
   for (auto& b : model.buffers()) all.push_back({b.name, b.tensor});
   std::set<std::string> seen;
   for (const auto& e : all) {
-    XGRAD_CHECK(!e.name.empty() && e.name.find('/') == std::string::npos && e.name != "." && e.name != "..", who,
-                ": parameter or buffer name '", e.name, "' cannot be used as a file name");
+    detail::check_file_name(who, "parameter or buffer", e.name, file_name(e));
     XGRAD_CHECK(seen.insert(e.name).second, who, ": two parameters or buffers are both named '", e.name, "'");
   }
   return all;
@@ -148,6 +148,20 @@ void write_directory(const std::string& dir, const char* who, const std::vector<
 }
 
 void fsync_directory(const std::string& dir) { fsync_path(dir, true); }
+
+void check_file_name(const char* who, const char* what, const std::string& name, const std::string& file) {
+  // The name as a message shows it: a NUL as \0, a long name cut short.
+  std::string shown;
+  for (const char c : name.substr(0, 64)) shown += c == '\0' ? std::string("\\0") : std::string(1, c);
+  if (name.size() > 64) shown += cat("... (", name.size(), " bytes)");
+  const char* why = nullptr;
+  if (name.empty()) why = "it is empty";
+  else if (name == "." || name == "..") why = "it names a directory";
+  else if (name.find('/') != std::string::npos) why = "it contains a '/'";
+  else if (name.find('\0') != std::string::npos) why = "it contains a NUL byte";
+  else if (file.size() > NAME_MAX) why = "its file name would be longer than NAME_MAX (255 bytes)";
+  XGRAD_CHECK(why == nullptr, who, ": ", what, " name '", shown, "' cannot be used as a file name: ", why);
+}
 
 }  // namespace detail
 

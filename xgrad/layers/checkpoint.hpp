@@ -54,6 +54,10 @@ void write_directory(const std::string& dir, const char* who, const std::vector<
 // The files of a model's checkpoint (one .npy per parameter and buffer), named under `prefix`
 // ("" or "model/"); `who` names the caller in errors about names.
 std::vector<DirectoryFile> checkpoint_files(Layer& model, const char* who, const std::string& prefix = "");
+// Refuses (xgrad::Error "<who>: <what> name '<name>' cannot be used as a file name: <why>") a
+// name that cannot become the file `file` it is stored in: empty, "." or "..", holding a '/'
+// or a NUL byte, or making `file` longer than NAME_MAX (255) bytes.
+void check_file_name(const char* who, const char* what, const std::string& name, const std::string& file);
 // Flushes a directory's entries to stable storage (after a rename or a removal inside it).
 void fsync_directory(const std::string& dir);
 }  // namespace detail

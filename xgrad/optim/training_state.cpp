@@ -106,10 +106,11 @@ std::string TrainingCheckpoints::save(Layer& model, const SGD& optimizer, const 
   std::vector<detail::DirectoryFile> files = detail::checkpoint_files(model, who, "model/");
   const auto& params = optimizer.parameters();
   for (std::size_t i = 0; i < params.size(); ++i) {
+    const std::string file = "momentum." + params[i].name + ".npy";
+    detail::check_file_name(who, "parameter", params[i].name, file);  // even before the first step (no buffer yet)
     const Tensor* buffer = optimizer.momentum_buffer(i);
     if (buffer == nullptr) continue;  // no step with momentum yet
-    files.push_back({"optimizer/momentum." + params[i].name + ".npy",
-                     [buffer](const std::string& path) { save_npy<float>(path, *buffer); }});
+    files.push_back({"optimizer/" + file, [buffer](const std::string& path) { save_npy<float>(path, *buffer); }});
   }
   auto add_words = [&files](std::string name, std::vector<std::uint64_t> values) {
     files.push_back({"progress/" + std::move(name), [w = words(values)](const std::string& path) {
@@ -119,18 +120,19 @@ std::string TrainingCheckpoints::save(Layer& model, const SGD& optimizer, const 
   add_words("counters.npy", {progress.epoch, progress.step});
   add_words("order.npy", std::vector<std::uint64_t>(progress.order.begin(), progress.order.end()));
   for (const auto& [name, state] : progress.rngs) {
-    XGRAD_CHECK(!name.empty() && name.find('/') == std::string::npos, who, ": generator name '", name,
-                "' cannot be used as a file name");
+    detail::check_file_name(who, "generator", name, "rng." + name + ".npy");
     add_words("rng." + name + ".npy", rng_words(state));
   }
   for (const auto& [name, tensor] : progress.tensors) {
-    XGRAD_CHECK(!name.empty() && name.find('/') == std::string::npos && name != "." && name != "..", who,
-                ": tensor name '", name, "' cannot be used as a file name");
+    detail::check_file_name(who, "tensor", name, "tensor." + name + ".npy");
     files.push_back({"progress/tensor." + name + ".npy", [t = &tensor](const std::string& path) {
                        save_npy<float>(path, *t);
                      }});
   }
-  for (auto& [path, state] : model.extra_states()) add_words(layer_file(path), state);
+  for (auto& [path, state] : model.extra_states()) {
+    if (!path.empty()) detail::check_file_name(who, "layer", path, layer_file(path));
+    add_words(layer_file(path), state);
+  }
 
   const fs::path dir = fs::path(root_) / step_name(progress.step);
   detail::write_directory(dir.string(), who, files, after_each_file);
@@ -182,8 +184,12 @@ TrainingProgress TrainingCheckpoints::load(const std::string& dir, Layer& model,
     const auto w = unsigned_words(load_checked<std::int64_t>(file, "generator", where));
     XGRAD_CHECK(w.size() == 6, where, ": ", file.filename().string(), " must hold 6 words, got ", w.size());
     RngState state{{w[0], w[1], w[2], w[3]}, w[4] != 0, double_of(w[5])};
-    Rng check;
-    check.set_state(state);  // refuses a state no generator can be in
+    try {
+      Rng check;
+      check.set_state(state);  // refuses a state no generator can be in
+    } catch (const Error& e) {
+      throw Error(cat(where, ": generator ", file.filename().string(), ": ", e.what()));
+    }
     progress.rngs.emplace_back(name, state);
   }
   for (const auto& [name, file] : tensor_files) {
@@ -201,7 +207,8 @@ TrainingProgress TrainingCheckpoints::load(const std::string& dir, Layer& model,
   std::vector<bool> has_momentum(params.size(), false);
   for (std::size_t i = 0; i < params.size(); ++i) {
     const fs::path file = root / "optimizer" / ("momentum." + params[i].name + ".npy");
-    if (!fs::exists(file, ec)) continue;  // saved before the first step with momentum
+    // Absent: saved before the first step with momentum. A dangling link is not absent.
+    if (!fs::exists(fs::symlink_status(file, ec))) continue;
     momentum[i] = load_checked<float>(file, "optimizer state", where);
     has_momentum[i] = true;
     const Shape shape(momentum[i].shape().begin(), momentum[i].shape().end());
@@ -209,7 +216,11 @@ TrainingProgress TrainingCheckpoints::load(const std::string& dir, Layer& model,
                 shape_str(shape), ", the parameter ", shape_str(params[i].variable.shape()));
   }
 
-  load_checkpoint(model, (root / "model").string());  // validates all before changing any parameter
+  try {
+    load_checkpoint(model, (root / "model").string());  // validates all before changing any parameter
+  } catch (const Error& e) {
+    throw Error(cat(where, ": ", e.what()));
+  }
   for (std::size_t i = 0; i < params.size(); ++i) {
     if (has_momentum[i]) optimizer.set_momentum_buffer(i, std::move(momentum[i]));
     else optimizer.clear_momentum_buffer(i);
