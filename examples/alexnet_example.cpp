@@ -54,6 +54,7 @@ struct Config : examples::RunSettings {
   std::string dataset = "synthetic";  // or "fashion-mnist"
   std::string data_dir = data::kFashionMnistDir;
   long long val_size = 5000;  // fashion-mnist: validation images carved from the training set
+  long long crop_padding = 2;  // fashion-mnist: padding of the RandomCrop augmentation (0: no crop)
   std::string save, load, metrics, plot;
   std::string checkpoint_dir, resume;  // training-state checkpoints
   long long checkpoint_every = 0;      // steps; 0: at the end of every epoch
@@ -76,6 +77,8 @@ po::options_description make_options(Config& c) {
     ("data-dir", po::value(&c.data_dir)->default_value(c.data_dir), "fashion-mnist: the directory of its four .gz files")
     ("val-size", po::value(&c.val_size)->default_value(c.val_size), "fashion-mnist: validation images, carved from the "
                                                                    "training set")
+    ("crop-padding", po::value(&c.crop_padding)->default_value(c.crop_padding), "fashion-mnist: padding of the "
+                                                                               "RandomCrop(28) augmentation (0: no crop)")
     ("preset", po::value(&c.preset)->default_value(c.preset), "model preset: mini (3x64x64), alexnet (3x224x224) or "
                                                              "fmnist (1x28x28, the default with fashion-mnist)")
     ("classes", po::value(&c.classes)->default_value(c.classes), "number of classes (>= 2)")
@@ -144,6 +147,7 @@ void validate(const Config& c) {
     need(c.preset == "fmnist", "--dataset fashion-mnist needs --preset fmnist (1x28x28 inputs)");
     need(c.classes == 10, "--dataset fashion-mnist has 10 classes: leave --classes at 10");
     need(c.val_size >= 1 && c.val_size < 60000, "--val-size must be in [1, 60000)");
+    need(c.crop_padding >= 0 && c.crop_padding <= 14, "--crop-padding must be in [0, 14]");
     need(c.checkpoint_dir.empty() && c.resume.empty() && !c.distributed,
          "--checkpoint-dir, --resume and --distributed do not work with --dataset fashion-mnist yet");
   } else {
@@ -521,7 +525,7 @@ int run_fashion_mnist(const Config& c) {
   if (c.profile) set_profiling(true);
   std::vector<EpochRecord> history;
   examples::TrainingTotals totals;
-  if (!examples::train_fashion_mnist(c, *model, d, history, totals)) return 1;
+  if (!examples::train_fashion_mnist(c, static_cast<std::size_t>(c.crop_padding), *model, d, history, totals)) return 1;
   if (totals.best_epoch > 0) {
     std::printf("model selection: the weights of epoch %d (validation accuracy %.2f%%)\n", totals.best_epoch,
                 100 * totals.best_val_accuracy);

@@ -81,10 +81,12 @@ FashionMnistData load_fashion_mnist(const std::string& dir, std::size_t val_size
   return d;
 }
 
-std::shared_ptr<const data::Transform> fashion_mnist_augmentation() {
-  return std::make_shared<data::Compose>(std::vector<std::shared_ptr<const data::Transform>>{
-      std::make_shared<data::RandomCrop>(28, 2), std::make_shared<data::RandomHorizontalFlip>(0.5),
-      fashion_mnist_normalize()});
+std::shared_ptr<const data::Transform> fashion_mnist_augmentation(std::size_t crop_padding) {
+  std::vector<std::shared_ptr<const data::Transform>> steps;
+  if (crop_padding > 0) steps.push_back(std::make_shared<data::RandomCrop>(28, crop_padding));
+  steps.push_back(std::make_shared<data::RandomHorizontalFlip>(0.5));
+  steps.push_back(fashion_mnist_normalize());
+  return std::make_shared<data::Compose>(std::move(steps));
 }
 
 std::shared_ptr<const data::Transform> fashion_mnist_normalize() {
@@ -117,7 +119,7 @@ std::vector<std::size_t> confusion_matrix(Layer& model, const data::Dataset& dat
   return confusion;
 }
 
-bool train_fashion_mnist(const RunSettings& s, Layer& model, const FashionMnistData& d,
+bool train_fashion_mnist(const RunSettings& s, std::size_t crop_padding, Layer& model, const FashionMnistData& d,
                          std::vector<EpochRecord>& history, TrainingTotals& totals) {
   const auto seed = static_cast<std::uint64_t>(s.seed) * 2 + 5000011;
   const data::DataLoader loader(d.train_set,
@@ -125,7 +127,7 @@ bool train_fashion_mnist(const RunSettings& s, Layer& model, const FashionMnistD
                                     .seed(seed)
                                     .workers(1)
                                     .sampler(shuffled(d.train, seed)),
-                                fashion_mnist_augmentation());
+                                fashion_mnist_augmentation(crop_padding));
   const std::size_t total_steps = loader.batches_per_epoch() * static_cast<std::size_t>(s.epochs);
   optim::SGD opt(model.parameters(), optim::SGDOptions(s.lr).momentum(s.momentum).weight_decay(s.weight_decay));
   optim::WarmupCosineLR schedule(opt, std::max<std::size_t>(total_steps, 1));

@@ -37,8 +37,9 @@ struct FashionMnistData {
 FashionMnistData load_fashion_mnist(const std::string& dir, std::size_t val_size, std::size_t train_size,
                                     std::size_t test_size, std::uint64_t seed);
 
-// Training: RandomCrop(28, padding 2), RandomHorizontalFlip(0.5), Normalize(mean, std).
-std::shared_ptr<const data::Transform> fashion_mnist_augmentation();
+// Training: RandomCrop(28, crop_padding) (left out when crop_padding is 0),
+// RandomHorizontalFlip(0.5), Normalize(mean, std).
+std::shared_ptr<const data::Transform> fashion_mnist_augmentation(std::size_t crop_padding);
 // Evaluation: Normalize(mean, std) alone.
 std::shared_ptr<const data::Transform> fashion_mnist_normalize();
 
@@ -61,10 +62,11 @@ struct TrainingTotals {
 };
 
 // Trains `model` on d.train under settings (SGD with momentum and weight decay, the warm-up +
-// cosine schedule per step, shuffled by --seed, one background loader worker), prints one line
-// per epoch with the validation accuracy, and leaves the model with the best epoch's weights.
+// cosine schedule per step, shuffled by --seed, one background loader worker), augmented by
+// fashion_mnist_augmentation(crop_padding), prints one line per epoch with the validation
+// accuracy, and leaves the model with the best epoch's weights.
 // Returns false (after saying why on stderr) when the loss stopped being finite.
-bool train_fashion_mnist(const RunSettings& settings, Layer& model, const FashionMnistData& d,
-                         std::vector<EpochRecord>& history, TrainingTotals& totals);
+bool train_fashion_mnist(const RunSettings& settings, std::size_t crop_padding, Layer& model,
+                         const FashionMnistData& d, std::vector<EpochRecord>& history, TrainingTotals& totals);
 
 }  // namespace xgrad::examples
