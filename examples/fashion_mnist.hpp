@@ -31,8 +31,9 @@ struct FashionMnistData {
 FashionMnistData load_fashion_mnist(const std::string& dir, std::size_t val_size, std::size_t train_size,
                                     std::size_t test_size, std::uint64_t seed);
 
-// Training: RandomCrop(28, padding 2), RandomHorizontalFlip(0.5), Normalize(mean, std).
-std::shared_ptr<const data::Transform> fashion_mnist_augmentation();
+// Training: RandomCrop(28, crop_padding) (left out when crop_padding is 0),
+// RandomHorizontalFlip(0.5), Normalize(mean, std).
+std::shared_ptr<const data::Transform> fashion_mnist_augmentation(std::size_t crop_padding);
 // Evaluation: Normalize(mean, std) alone.
 std::shared_ptr<const data::Transform> fashion_mnist_normalize();
 

@@ -21,12 +21,17 @@ struct Geometry {
   std::size_t c2, c3, c4, c5;  // channels of conv 2..5
   std::size_t hidden;          // width of the two hidden linear layers
   std::size_t final_side;      // spatial size after the last max pool
+  std::size_t pool_kernel = 3;  // of the first two max pools (stride 2); the last one is 3/2
 };
 
 Geometry geometry(const std::string& preset) {
   if (preset == "mini") return {3, 64, 24, 5, 2, 2, 64, 96, 96, 64, 256, 3};
   if (preset == "alexnet") return {3, 224, 96, 11, 4, 2, 256, 384, 384, 256, 4096, 6};
-  if (preset == "fmnist") return {1, 28, 32, 3, 1, 1, 64, 96, 96, 64, 512, 2};
+  if (preset == "fmnist") {
+    Geometry g{1, 28, 32, 3, 1, 1, 64, 96, 96, 64, 512, 3};
+    g.pool_kernel = 2;  // 28 -> 14 -> 7 keeps conv3-5 at 7x7 (3/2 pools: 13, 6, and 2x2 at the end)
+    return g;
+  }
   std::string valid;
   for (const auto& p : alexnet_presets()) valid += (valid.empty() ? "" : ", ") + p;
   throw Error(cat("unknown model preset '", preset, "' (valid presets: ", valid, ")"));
@@ -48,7 +53,8 @@ std::shared_ptr<Sequential> make_alexnet_model(const std::string& preset, std::s
   auto model = std::make_shared<Sequential>();
   Sequential& m = *model;
   const LrnOptions lrn = LrnOptions(5).alpha(1e-4).beta(0.75).k(2.0);
-  const MaxPool2dOptions pool = MaxPool2dOptions(3).stride(2);
+  const MaxPool2dOptions pool = MaxPool2dOptions(g.pool_kernel).stride(2);
+  const MaxPool2dOptions last_pool = MaxPool2dOptions(3).stride(2);
   // Index comments are the parameter-name prefixes ("0.weight").
   m.emplace<Conv2d>(Conv2dOptions(g.channels, g.c1, g.k1).stride(g.s1).padding(g.p1));  // 0
   m.emplace<ReLU>();                                            // 1
@@ -64,7 +70,7 @@ std::shared_ptr<Sequential> make_alexnet_model(const std::string& preset, std::s
   m.emplace<ReLU>();                                            // 11
   m.emplace<Conv2d>(Conv2dOptions(g.c4, g.c5, 3).padding(1).groups(2));  // 12
   m.emplace<ReLU>();                                            // 13
-  m.emplace<MaxPool2d>(pool);                                   // 14
+  m.emplace<MaxPool2d>(last_pool);                              // 14
   m.emplace<Flatten>();                                         // 15
   m.emplace<Dropout>(dropout, global_rng().next_u64());         // 16
   m.emplace<Linear>(g.c5 * g.final_side * g.final_side, g.hidden);  // 17

@@ -12,11 +12,12 @@
 //   "alexnet" (3, 224, 224) inputs, the two-group AlexNet: conv 96 k11 s4 p2, 256 k5 p2 g2,
 //             384 k3 p1, 384 k3 p1 g2, 256 k3 p1 g2, LRN after the first two, three maxpools,
 //             Linear 9216->4096->4096->classes with Dropout before the first two.
-//   "fmnist"  (1, 28, 28) inputs (Fashion-MNIST), the same shape for small grey images:
-//             conv 1->32 k3 p1, ReLU, LRN(5, 1e-4, 0.75, k=2), maxpool 3/2 (13x13),
-//             conv 32->64 k5 p2 g2, ReLU, LRN, maxpool 3/2 (6x6),
+//   "fmnist"  (1, 28, 28) inputs (Fashion-MNIST), the same shape for small grey images, with
+//             2x2 pools that keep the resolution (28 -> 14 -> 7) for conv3-5:
+//             conv 1->32 k3 p1, ReLU, LRN(5, 1e-4, 0.75, k=2), maxpool 2/2 (14x14),
+//             conv 32->64 k5 p2 g2, ReLU, LRN, maxpool 2/2 (7x7),
 //             conv 64->96 k3 p1, ReLU, conv 96->96 k3 p1 g2, ReLU, conv 96->64 k3 p1 g2, ReLU,
-//             maxpool 3/2 (2x2), Flatten (256), Dropout, Linear 256->512, ReLU, Dropout,
+//             maxpool 3/2 (3x3), Flatten (576), Dropout, Linear 576->512, ReLU, Dropout,
 //             Linear 512->512, ReLU, Linear 512->classes
 #include <cstddef>
 #include <memory>
