@@ -499,16 +499,7 @@ BOOST_AUTO_TEST_CASE(the_table_is_complete) { BOOST_TEST(cases().size() >= 40u);
 BOOST_DATA_TEST_CASE(every_bad_file_throws_a_clear_error_and_leaves_things_usable, boost::unit_test::data::make(cases()),
                      c) {
   Scene s;
-  std::string message;
-  bool threw_error = false;
-  try {
-    c.bad(s);
-  } catch (const Error& e) {
-    threw_error = true;
-    message = e.what();
-  } catch (const std::exception& e) {
-    message = std::string("wrong exception type: ") + e.what();
-  }
+  const auto [threw_error, message] = xgrad::test::thrown_by([&] { c.bad(s); });
   BOOST_TEST(threw_error, "no xgrad::Error; got: " << message);
   for (const auto& word : c.must_mention) {
     const std::string text = replace_all(word, "@", s.tmp.root.string() + "/");

@@ -15,6 +15,8 @@
 #include "examples/models.hpp"
 #include <xgrad/xgrad.hpp>
 
+#include "tests/test_util.hpp"
+
 using namespace xgrad;
 
 namespace {
@@ -238,16 +240,7 @@ BOOST_AUTO_TEST_CASE(the_table_is_complete) { BOOST_TEST(cases().size() >= 70u);
 // One test case per row, reported under the row's name.
 BOOST_DATA_TEST_CASE(every_bad_input_throws_a_clear_error_and_leaves_things_usable,
                      boost::unit_test::data::make(cases()), c) {
-  std::string message;
-  bool threw_error = false;
-  try {
-    c.bad();
-  } catch (const Error& e) {
-    threw_error = true;
-    message = e.what();
-  } catch (const std::exception& e) {
-    message = std::string("wrong exception type: ") + e.what();
-  }
+  const auto [threw_error, message] = xgrad::test::thrown_by(c.bad);
   BOOST_TEST(threw_error, "no xgrad::Error; got: " << message);
   for (const auto& text : c.must_mention) {
     BOOST_TEST(message.find(text) != std::string::npos, "message '" << message << "' lacks '" << text << "'");

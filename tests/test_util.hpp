@@ -105,4 +105,25 @@ class ThreadCount {
   int previous_;
 };
 
+// What `bad` threw, for the bad-input tables: threw_error says whether it was an xgrad::Error;
+// message is its text, or says what else was thrown (or that nothing was).
+struct Thrown {
+  bool threw_error = false;
+  std::string message;
+};
+template <class F>
+Thrown thrown_by(F&& bad) {
+  Thrown t;
+  try {
+    bad();
+    t.message = "nothing was thrown";
+  } catch (const Error& e) {
+    t.threw_error = true;
+    t.message = e.what();
+  } catch (const std::exception& e) {
+    t.message = std::string("wrong exception type: ") + e.what();
+  }
+  return t;
+}
+
 }  // namespace xgrad::test
