@@ -87,8 +87,8 @@ std::shared_ptr<Sequential> make_alexnet_model(const std::string& preset, std::s
   for (auto& p : model->parameters()) {
     Variable v = p.variable;
     const bool is_weight = p.name.size() > 7 && p.name.compare(p.name.size() - 7, 7, ".weight") == 0;
-    if (is_weight) kaiming_normal(v.value(), global_rng());
-    else v.value().fill(0.0f);
+    if (is_weight) kaiming_normal(v.mutable_value(), global_rng());
+    else v.mutable_value().fill(0.0f);
   }
   return model;
 }

@@ -63,7 +63,7 @@ bool Training::run(std::vector<EpochRecord>& history) {
     std::size_t i = 0;
     for (const auto& p : model_.parameters()) {
       Variable v = p.variable;
-      std::copy(best_weights_[i].begin(), best_weights_[i].end(), v.value().begin());
+      std::copy(best_weights_[i].begin(), best_weights_[i].end(), v.mutable_value().begin());
       ++i;
     }
   }

@@ -43,7 +43,7 @@ struct Fixture {
   }
   void reset() {
     std::size_t i = 0;
-    for (auto& p : model->parameters()) p.variable.value() = initial[i++];
+    for (auto& p : model->parameters()) p.variable.mutable_value() = initial[i++];
   }
 };
 

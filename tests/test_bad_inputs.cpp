@@ -188,7 +188,7 @@ std::vector<Case> make_cases() {
   cases.push_back({"loss logits rank", [loss] { (*loss)(rand_var({3, 4, 1}), {0, 1, 2}); }, {"CrossEntropyLoss", "(3, 4, 1)"}, loss_ok});
   cases.push_back({"loss NaN logits", [loss] {
                      Variable logits = rand_var({2, 3});
-                     logits.value()(1, 2) = static_cast<float>(kNaN);
+                     logits.mutable_value()(1, 2) = static_cast<float>(kNaN);
                      (*loss)(logits, {0, 1});
                    }, {"CrossEntropyLoss", "non-finite", "(2, 3)"}, loss_ok});
 

@@ -117,7 +117,7 @@ BOOST_AUTO_TEST_CASE(round_trip_is_bit_exact) {
   TempDir tmp;
   auto a = make_model(1), b = make_model(2);
   // Values a decimal text format would mangle.
-  Tensor& w = a->parameters()[0].variable.value();
+  Tensor& w = a->parameters()[0].variable.mutable_value();
   w(0, 0) = -0.0f;
   w(0, 1) = std::numeric_limits<float>::denorm_min();
   w(0, 2) = std::numeric_limits<float>::infinity();

@@ -406,7 +406,7 @@ BOOST_AUTO_TEST_CASE(buffers_round_trip_bit_exactly_one_file_each) {
   BOOST_TEST(expected.size() == 12u);  // 9 parameters, 3 buffers
   BOOST_TEST(entries(tmp("ckpt")) == expected, tt::per_element());
 
-  for (auto p : net.parameters()) p.variable.value().fill(7.0f);
+  for (auto p : net.parameters()) p.variable.mutable_value().fill(7.0f);
   for (const auto& b : net.buffers()) b.value().fill(7.0f);
   BOOST_TEST(!same_bits(snapshot(net), saved));
   load_checkpoint(net, tmp("ckpt"));

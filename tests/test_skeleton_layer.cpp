@@ -45,7 +45,7 @@ BOOST_AUTO_TEST_SUITE(skeleton_layer)
 
 BOOST_AUTO_TEST_CASE(forward_matches_the_definition) {
   Scale layer(3);
-  layer.weight().value() = random_tensor({3}, 1);
+  layer.weight().mutable_value() = random_tensor({3}, 1);
   const Variable x(random_tensor({2, 3, 4, 5}, 2));
   NoGradGuard no_grad;
   const Tensor y = layer(x).value();
@@ -61,7 +61,7 @@ BOOST_AUTO_TEST_CASE(forward_matches_the_definition) {
 BOOST_AUTO_TEST_CASE(gradients_of_the_input_and_the_weight) {
   for (const Shape& shape : {Shape{4, 3}, Shape{2, 3, 5}, Shape{2, 3, 2, 3}}) {
     Scale layer(3);
-    layer.weight().value() = random_tensor({3}, 3);  // not ones: dx must use the weight
+    layer.weight().mutable_value() = random_tensor({3}, 3);  // not ones: dx must use the weight
     const Variable x(random_tensor(shape, 4), true, "input");
     const GradcheckResult r = gradcheck(layer, x);
     BOOST_TEST(r.ok, r.summary());
@@ -84,7 +84,7 @@ BOOST_AUTO_TEST_CASE(bit_identical_at_one_and_two_threads) {
   auto run = [&](int threads) {
     ThreadCount guard(threads);
     Scale layer(16);
-    layer.weight().value() = random_tensor({16}, 9);
+    layer.weight().mutable_value() = random_tensor({16}, 9);
     const Variable x(x0, true);
     const Variable y = layer(x);
     y.backward(dy);

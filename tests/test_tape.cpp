@@ -16,6 +16,7 @@
 #include <xgrad/layers/layer.hpp>
 #include <xgrad/layers/linear.hpp>
 #include <xgrad/layers/relu.hpp>
+#include <xgrad/optim/sgd.hpp>
 #include "tests/test_util.hpp"
 
 using namespace xgrad;
@@ -256,6 +257,67 @@ BOOST_AUTO_TEST_CASE(an_output_of_an_ended_threads_tape_is_refused) {
   BOOST_TEST(message.find("sum") != std::string::npos);
   BOOST_TEST(message.find("another thread's tape") != std::string::npos);
   BOOST_CHECK_THROW(sum(from_thread), Error);  // nor on this thread
+}
+
+// Version counters: a value that a backward reads, changed in place after the op ran, is
+// refused when that backward runs, naming the op; a value the backward does not read may change.
+BOOST_AUTO_TEST_CASE(mutable_value_counts_versions_and_value_does_not) {
+  Variable a = param({1, 2});
+  BOOST_TEST(a.version() == 0u);
+  const float first = a.value()(0);  // reading, even through a non-const handle
+  BOOST_TEST(first == 1.0f);
+  BOOST_TEST(a.version() == 0u);
+  a.mutable_value()(0) = 5.0f;
+  BOOST_TEST(a.version() == 1u);
+  Variable same = a;  // a handle: the version belongs to the value, not the handle
+  same.mutable_value() = zeros({2});
+  BOOST_TEST(a.version() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_saved_input_changed_in_place_is_refused_naming_the_op) {
+  Variable a = param({1, 2}), b = param({3, 4});
+  Variable y = sum(mul(a, b));
+  a.mutable_value()(1) = 10.0f;  // mul's backward would read the new a for db
+  BOOST_CHECK_EXCEPTION(y.backward(), Error,
+                        test::mentions({"mul", "saved input 0", "(2,)", "changed in place", "version 0 then, 1 now"}));
+  BOOST_TEST(!b.has_grad());  // nothing of mul's backward ran
+  // After recomputing, the same Variables work, with the new value.
+  Tape::active().clear();
+  sum(mul(a, b)).backward();
+  BOOST_TEST(b.grad()(1) == 10.0f);
+}
+
+BOOST_AUTO_TEST_CASE(a_replaced_value_and_a_changed_output_are_refused) {
+  Variable x = param({-1, 2});
+  Variable r = relu(x);  // its backward reads its output
+  Variable y = sum(mul(r, r));
+  r.mutable_value() = Tensor{7.0f, 7.0f};  // replaced: mul saved r (version 0)
+  BOOST_CHECK_EXCEPTION(y.backward(), Error, test::mentions({"mul"}));
+  Tape::active().clear();
+  Variable r2 = relu(x);
+  Variable y2 = sum(r2);
+  r2.mutable_value()(1) = 3.0f;  // relu saved its output
+  BOOST_CHECK_EXCEPTION(y2.backward(), Error, test::mentions({"relu: backward needs the value of its output"}));
+}
+
+BOOST_AUTO_TEST_CASE(an_optimiser_step_between_forward_and_backward_is_refused) {
+  Linear fc(3, 2);
+  Variable x(zeros({4, 3}), true);
+  Variable loss = sum(fc(x));
+  optim::SGD opt(fc.parameters(), optim::SGDOptions(0.1));
+  for (auto& p : fc.parameters()) p.variable.add_grad(full(p.variable.shape(), 1.0f), "test");
+  opt.step();  // changes the weight (and the bias) in place
+  BOOST_CHECK_EXCEPTION(loss.backward(), Error, test::mentions({"Linear: backward needs the value of its saved input 1"}));
+}
+
+BOOST_AUTO_TEST_CASE(an_input_whose_value_backward_does_not_read_may_change) {
+  Variable a = param({1, 2}), b = param({3, 4});
+  Variable y = sum(add(scale(a, 2.0f), b));
+  a.mutable_value()(0) = 100.0f;  // add and scale need only shapes
+  b.mutable_value()(0) = 100.0f;
+  y.backward();
+  BOOST_TEST(a.grad()(0) == 2.0f);
+  BOOST_TEST(b.grad()(1) == 1.0f);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

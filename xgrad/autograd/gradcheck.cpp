@@ -113,7 +113,7 @@ GradcheckResult gradcheck(const std::function<Variable()>& f, const std::vector<
     Variable v = inputs[t];
     const std::string name = v.name().empty() ? "input " + std::to_string(t) : v.name();
     for (std::size_t i : pick_indices(v.size(), options.max_elements, rng)) {
-      float& x = v.value().data()[i];
+      float& x = v.mutable_value().data()[i];  // a perturbation: a new version (no tape records here)
       const float saved = x;
       x = saved + static_cast<float>(options.eps);
       const double plus = projected(f().value(), w, "gradcheck");

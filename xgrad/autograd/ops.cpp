@@ -48,7 +48,7 @@ Variable add_signed(const char* op, const Variable& a, const Variable& b, float 
   const Shape sa = a.shape(), sb = b.shape();
   broadcast_shape(op, sa, sb);
   Tensor value = sign > 0 ? Tensor(a.value() + b.value()) : Tensor(a.value() - b.value());
-  return record_op(op, std::move(value), {a, b}, [a, b, sa, sb, sign, op](const Tensor& dout) mutable {
+  return record_op(op, std::move(value), {a, b}, /*saved=*/{}, [a, b, sa, sb, sign, op](const Tensor& dout) mutable {
     if (a.requires_grad()) a.add_grad(sum_to_shape(dout, sa), op);
     if (b.requires_grad()) {
       Tensor db = sum_to_shape(dout, sb);
@@ -76,7 +76,7 @@ Variable mul(const Variable& a, const Variable& b) {
 
 Variable scale(const Variable& x, float factor) {
   require_defined("scale", {&x});
-  return record_op("scale", Tensor(x.value() * factor), {x}, [x, factor](const Tensor& dout) mutable {
+  return record_op("scale", Tensor(x.value() * factor), {x}, /*saved=*/{}, [x, factor](const Tensor& dout) mutable {
     x.add_grad(Tensor(dout * factor), "scale");
   });
 }
@@ -115,7 +115,7 @@ Variable reshape(const Variable& x, const Shape& shape) {
         " elements) to ", shape_str(shape), " (", numel(shape), " elements)");
   Tensor value = x.value();
   value.reshape(shape);
-  return record_op("reshape", std::move(value), {x}, [x, from](const Tensor& dout) mutable {
+  return record_op("reshape", std::move(value), {x}, /*saved=*/{}, [x, from](const Tensor& dout) mutable {
     Tensor g = dout;
     g.reshape(from);
     x.add_grad(g, "reshape");
@@ -133,7 +133,7 @@ Variable sum(const Variable& x) {
   require_defined("sum", {&x});
   double total = 0.0;
   for (float v : x.value()) total += v;
-  return record_op("sum", full<float>({}, static_cast<float>(total)), {x}, [x](const Tensor& dout) mutable {
+  return record_op("sum", full<float>({}, static_cast<float>(total)), {x}, /*saved=*/{}, [x](const Tensor& dout) mutable {
     x.add_grad(full(x.shape(), dout()), "sum");
   });
 }
@@ -156,7 +156,7 @@ Variable relu(const Variable& x) {
   // As PyTorch's: NaN passes through (NaN <= 0 is false).
   for (std::ptrdiff_t i = 0; i < count; ++i) dst[i] = src[i] <= 0.0f ? 0.0f : src[i];
   // The mask comes from the output (y > 0 iff x > 0), which the tape keeps alive anyway.
-  return record_op("relu", std::move(value), {x}, [x](const Tensor& dout, const Tensor& y) mutable {
+  return record_op("relu", std::move(value), {x}, /*saved=*/{}, [x](const Tensor& dout, const Tensor& y) mutable {
     const float* yv = y.data();
     const float* g = dout.data();
     float* dx = x.grad_buffer().data();

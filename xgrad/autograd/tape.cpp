@@ -52,14 +52,35 @@ Tape& Tape::active() {
   return tape;
 }
 
-void Tape::record(const char* op, const Variable& out, Backward backward) {
+void Tape::record(const char* op, const Variable& out, std::initializer_list<Variable> saved, bool saves_output,
+                  Backward backward) {
   XGRAD_CHECK(running_ == nullptr, op, ": recorded during the backward of ", running_,
               " (ops inside a backward closure must not record)");
   XGRAD_CHECK(out.defined() && out.requires_grad(), op, ": recording an output that does not require grad");
   auto& impl = *out.impl();
   impl.tape = this;
   impl.generation = generation_;
-  nodes_.push_back(Node{op, out.impl(), std::move(backward), ProfileScope::current()});
+  std::vector<SavedValue> versions;
+  versions.reserve(saved.size() + (saves_output ? 1 : 0));
+  int input = 0;
+  for (const auto& v : saved) {
+    XGRAD_CHECK(v.defined(), op, ": a saved input Variable is undefined");
+    versions.push_back({v.impl(), v.impl()->version, input++});
+  }
+  if (saves_output) versions.push_back({out.impl(), impl.version, -1});
+  nodes_.push_back(Node{op, out.impl(), std::move(backward), ProfileScope::current(), std::move(versions)});
+}
+
+void Tape::check_saved(const Node& node) {
+  for (const auto& s : node.saved) {
+    if (s.variable->version == s.version) continue;
+    const std::string which = s.input < 0 ? std::string("its output") : cat("its saved input ", s.input);
+    const std::string name = s.variable->name.empty() ? "" : cat(" '", s.variable->name, "'");
+    detail::fail(node.op, ": backward needs the value of ", which, name, " of shape ",
+                 shape_str(s.variable->value.shape()), " as the forward saw it, but it was changed in place since "
+                 "(version ", s.version, " then, ", s.variable->version,
+                 " now); run the forward again after changing it (e.g. after an optimiser step or a load)");
+  }
 }
 
 void Tape::backward(const Variable& output, const Tensor* seed, bool retain_tape) {
@@ -89,6 +110,7 @@ void Tape::backward(const Variable& output, const Tensor* seed, bool retain_tape
   RunningScope scope(running_, g_grad_enabled);
   for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
     if (!it->output->has_grad) continue;
+    check_saved(*it);
     running_ = it->op;
     if (it->profile_id >= 0) {
       const auto start = std::chrono::steady_clock::now();

@@ -19,7 +19,12 @@ detail::VariableImpl& Variable::checked() const {
 }
 
 const Tensor& Variable::value() const { return checked().value; }
-Tensor& Variable::value() { return checked().value; }
+Tensor& Variable::mutable_value() {
+  auto& impl = checked();
+  ++impl.version;
+  return impl.value;
+}
+std::uint64_t Variable::version() const { return checked().version; }
 Shape Variable::shape() const {
   const auto& s = checked().value.shape();
   return Shape(s.begin(), s.end());

@@ -27,6 +27,9 @@ struct VariableImpl {
   // no longer pass gradients back to its inputs.
   const Tape* tape = nullptr;
   std::uint64_t generation = 0;
+  // Counts in-place changes of value (Variable::mutable_value). The tape notes it for every
+  // value a backward will read and refuses to run that backward once it has moved on.
+  std::uint64_t version = 0;
 };
 }  // namespace detail
 
@@ -37,7 +40,13 @@ class Variable {
 
   bool defined() const { return impl_ != nullptr; }
   const Tensor& value() const;
-  Tensor& value();  // for in-place parameter updates by optimisers
+  // The value, for changing it in place (optimiser steps, loading, initialisers): counts as a
+  // new version, so a backward that saved the old value throws xgrad::Error instead of
+  // computing a wrong gradient. Take the reference once per change; reading goes through
+  // value() const.
+  Tensor& mutable_value();
+  // How many times mutable_value() has been taken (0 for a new Variable).
+  std::uint64_t version() const;
   Shape shape() const;
   std::size_t size() const { return value().size(); }
 

@@ -196,7 +196,8 @@ void broadcast_parameters(const std::vector<NamedParameter>& parameters, std::si
   if (total == 0) return;
   std::vector<float> buffer(bucket_floats_for("broadcast_parameters", bucket_bytes, total));
   const bool root = rank() == 0;
-  auto value = [](const Variable& v) -> Tensor& { return const_cast<Variable&>(v).value(); };
+  // A handle to the same value; on the ranks that receive, the copy is a change in place.
+  auto value = [](const Variable& v) -> Tensor& { return Variable(v).mutable_value(); };
   for (std::size_t first = 0; first < total; first += buffer.size()) {
     const std::size_t count = std::min(buffer.size(), total - first);
     if (root) copy_range(parameters, value, first, count, buffer.data(), true);

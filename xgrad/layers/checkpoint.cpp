@@ -33,7 +33,11 @@ fs::path normalised(const std::string& dir, const char* who) {
 // One file of a checkpoint: a parameter's value or a buffer, by dotted path.
 struct Entry {
   std::string name;
-  Tensor* value;
+  Variable parameter;       // defined for a parameter
+  Tensor* buffer = nullptr;  // else the buffer
+  const Tensor& read() const { return parameter.defined() ? parameter.value() : *buffer; }
+  // Loading into a parameter changes it in place (a new version of the Variable).
+  Tensor& write() { return parameter.defined() ? parameter.mutable_value() : *buffer; }
 };
 
 std::string file_name(const Entry& e) { return e.name + ".npy"; }
@@ -41,11 +45,8 @@ std::string file_name(const Entry& e) { return e.name + ".npy"; }
 // The model's parameters, then its buffers; names checked to be usable and unique file names.
 std::vector<Entry> entries(Layer& model, const char* who) {
   std::vector<Entry> all;
-  for (auto& p : model.parameters()) {
-    Variable v = p.variable;  // a handle: value() is the model's own tensor
-    all.push_back({p.name, &v.value()});
-  }
-  for (auto& b : model.buffers()) all.push_back({b.name, b.tensor});
+  for (auto& p : model.parameters()) all.push_back({p.name, p.variable, nullptr});
+  for (auto& b : model.buffers()) all.push_back({b.name, Variable(), b.tensor});
   std::set<std::string> seen;
   for (const auto& e : all) {
     detail::check_file_name(who, "parameter or buffer", e.name, file_name(e));
@@ -168,7 +169,7 @@ void check_file_name(const char* who, const char* what, const std::string& name,
 std::vector<detail::DirectoryFile> detail::checkpoint_files(Layer& model, const char* who, const std::string& prefix) {
   std::vector<DirectoryFile> files;
   for (const auto& e : entries(model, who)) {
-    files.push_back({prefix + file_name(e), [value = e.value](const std::string& path) { save_npy<float>(path, *value); }});
+    files.push_back({prefix + file_name(e), [e](const std::string& path) { save_npy<float>(path, e.read()); }});
   }
   return files;
 }
@@ -178,7 +179,7 @@ void save_checkpoint(Layer& model, const std::string& dir, const CheckpointFileH
 }
 
 void load_checkpoint(Layer& model, const std::string& dir) {
-  const auto params = entries(model, "load_checkpoint");
+  auto params = entries(model, "load_checkpoint");
   const fs::path root = normalised(dir, "load_checkpoint");
   const std::string where = "load_checkpoint(" + root.string() + ")";
 
@@ -217,7 +218,7 @@ void load_checkpoint(Layer& model, const std::string& dir) {
     try {
       const NpyHeader header = read_npy_header(path);
       XGRAD_CHECK(header.dtype == "<f4", "dtype is '", header.dtype, "', expected '<f4' (float32)");
-      const Shape expected_shape(p.value->shape().begin(), p.value->shape().end());
+      const Shape expected_shape(p.read().shape().begin(), p.read().shape().end());
       XGRAD_CHECK(header.shape == expected_shape, "shape is ", shape_str(header.shape), ", ", p.name, " expects ",
                   shape_str(expected_shape));
       loaded.push_back(load_npy<float>(path));
@@ -225,7 +226,7 @@ void load_checkpoint(Layer& model, const std::string& dir) {
       throw Error(cat(where, ": ", file_name(p), ": ", e.what()));
     }
   }
-  for (std::size_t i = 0; i < params.size(); ++i) *params[i].value = std::move(loaded[i]);
+  for (std::size_t i = 0; i < params.size(); ++i) params[i].write() = std::move(loaded[i]);
 }
 
 }  // namespace xgrad

@@ -381,7 +381,7 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
     ensure_size(*scratch, g.scratch_size());
     kernels::conv2d_backward<float>(dy.data(), w.value().data(), x.value().data(), dx, dw, db, scratch->data(), g);
   };
-  return bias.defined() ? record_op("Conv2d", std::move(y), {x, weight, bias}, std::move(backward))
+  return bias.defined() ? record_op("Conv2d", std::move(y), {x, weight, bias}, {x, weight}, std::move(backward))
                         : record_op("Conv2d", std::move(y), {x, weight}, std::move(backward));
 }
 

@@ -81,7 +81,7 @@ Variable dropout(const Variable& x, const DropoutMask& mask, bool training) {
   Tensor y = empty(x.shape());
   kernels::dropout_forward<float>(x.value().data(), y.data(), y.size(), mask);
   // Nothing saved: backward regenerates the mask from (seed, call).
-  return record_op("Dropout", std::move(y), {x}, [x, mask](const Tensor& dy) mutable {
+  return record_op("Dropout", std::move(y), {x}, /*saved=*/{}, [x, mask](const Tensor& dy) mutable {
     kernels::dropout_backward<float>(dy.data(), x.grad_buffer().data(), dy.size(), mask);
   });
 }

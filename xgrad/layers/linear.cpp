@@ -38,7 +38,7 @@ Variable linear(const Variable& x, const Variable& weight, const Variable& bias)
         for (std::size_t j = 0; j < o; ++j) db[j] += g[i * o + j];
     }
   };
-  return bias.defined() ? record_op("Linear", std::move(y), {x, weight, bias}, std::move(backward))
+  return bias.defined() ? record_op("Linear", std::move(y), {x, weight, bias}, {x, weight}, std::move(backward))
                         : record_op("Linear", std::move(y), {x, weight}, std::move(backward));
 }
 

@@ -136,7 +136,7 @@ Variable max_pool2d(const Variable& x, const MaxPool2dOptions& options, MaxPool2
   }
   Tensor y = empty(out_shape);
   kernels::maxpool2d_forward<float>(x.value().data(), y.data(), argmax->data(), g);
-  return record_op("MaxPool2d", std::move(y), {x}, [x, argmax = argmax, g](const Tensor& dy) mutable {
+  return record_op("MaxPool2d", std::move(y), {x}, /*saved=*/{}, [x, argmax = argmax, g](const Tensor& dy) mutable {
     kernels::maxpool2d_backward<float>(dy.data(), argmax->data(), x.grad_buffer().data(), g);
   });
 }

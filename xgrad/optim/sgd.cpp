@@ -40,7 +40,7 @@ void SGD::step() {
   for (std::size_t i = 0; i < params_.size(); ++i) {
     Variable& v = params_[i].variable;
     if (!v.requires_grad() || !v.has_grad()) continue;
-    float* p = v.value().data();
+    float* p = v.mutable_value().data();
     const float* g = v.grad().data();
     const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(v.size());
     const bool first = !has_momentum_[i];
