@@ -1,6 +1,8 @@
 #pragma once
 // Learning-rate schedules: each drives one SGD optimiser's rate through set_lr. Their peak
-// (base) rate is the optimiser's rate when the schedule is made.
+// (base) rate is the optimiser's rate when the schedule is made. Rates are computed in double;
+// one that decays below the smallest normal float is held there (the same as 0 for the
+// weights), and one that would grow past float range is an xgrad::Error naming the schedule.
 #include <cstddef>
 
 #include <xgrad/optim/sgd.hpp>

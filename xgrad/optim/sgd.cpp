@@ -1,6 +1,7 @@
 #include <xgrad/optim/sgd.hpp>
 
 #include <cmath>
+#include <limits>
 #include <unordered_set>
 
 #include <xgrad/core/error.hpp>
@@ -9,15 +10,27 @@
 namespace xgrad::optim {
 
 namespace {
-void check_lr(double lr) { XGRAD_CHECK(std::isfinite(lr) && lr > 0.0, "SGD: lr must be a finite value > 0, got ", lr); }
+// The step runs in float: a setting must keep its meaning there. lr must be a positive normal
+// float; momentum and weight decay 0 or a positive normal float (a smaller value would round
+// to 0 or lose its precision, a larger one to inf).
+constexpr double kFloatMin = std::numeric_limits<float>::min();
+constexpr double kFloatMax = std::numeric_limits<float>::max();
+
+void check_lr(double lr) {
+  XGRAD_CHECK(lr >= kFloatMin && lr <= kFloatMax, "SGD: lr must be in [", kFloatMin, ", ", kFloatMax,
+              "] (a positive normal float), got ", lr);
+}
+
+void check_zero_or_float(const char* name, double v) {
+  XGRAD_CHECK(v == 0.0 || (v >= kFloatMin && v <= kFloatMax), "SGD: ", name, " must be 0 or in [", kFloatMin, ", ",
+              kFloatMax, "] (a normal float), got ", v);
+}
 }  // namespace
 
 SGD::SGD(std::vector<NamedParameter> parameters, const SGDOptions& options) : options_(options) {
   check_lr(options.lr());
-  XGRAD_CHECK(std::isfinite(options.momentum()) && options.momentum() >= 0.0,
-              "SGD: momentum must be a finite value >= 0, got ", options.momentum());
-  XGRAD_CHECK(std::isfinite(options.weight_decay()) && options.weight_decay() >= 0.0,
-              "SGD: weight_decay must be a finite value >= 0, got ", options.weight_decay());
+  check_zero_or_float("momentum", options.momentum());
+  check_zero_or_float("weight_decay", options.weight_decay());
   XGRAD_CHECK(!options.nesterov() || options.momentum() > 0.0, "SGD: nesterov requires momentum > 0");
   std::unordered_set<const void*> seen;
   for (auto& p : parameters) {

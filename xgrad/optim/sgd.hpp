@@ -35,8 +35,10 @@ class SGDOptions {
 
 class SGD {
  public:
-  // Throws xgrad::Error for lr <= 0, momentum < 0, weight_decay < 0, non-finite values, or
-  // nesterov without momentum. A Variable listed twice (under any names) is kept once, so a
+  // Throws xgrad::Error for a setting the float update cannot represent (lr outside
+  // [FLT_MIN, FLT_MAX]; momentum or weight_decay neither 0 nor in that range: negative, NaN,
+  // infinite or rounding to 0 or inf in float), or nesterov without momentum. set_lr checks
+  // as the constructor does. A Variable listed twice (under any names) is kept once, so a
   // step moves it once.
   SGD(std::vector<NamedParameter> parameters, const SGDOptions& options);
 
