@@ -14,17 +14,24 @@
 // holds the model, trains on its own shard of each epoch, and the ranks average gradients
 // after every backward; --batch-size stays the global batch. Only rank 0 prints, writes
 // metrics and saves checkpoints.
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <numeric>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -134,9 +141,66 @@ void apply_fashion_mnist_defaults(Config& c, const po::variables_map& vm) {
   unless_given("test-size", c.test_size, 10000LL);
 }
 
+// Why `path` cannot be written, or "" when it can: as a file (its directory must exist), or as a
+// directory that the program creates with any missing parents. Checked before training, so that
+// a long run does not end in an error after its work.
+std::string unwritable(const std::string& path, bool directory) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p(path);
+  if (p.filename().empty()) p = p.parent_path();  // "dir/" names "dir"
+  const fs::file_status st = fs::status(p, ec);
+  if (fs::exists(st)) {
+    if (directory && !fs::is_directory(st)) return "it exists and is not a directory";
+    if (!directory && fs::is_directory(st)) return "it is a directory";
+    if (!directory && !fs::is_regular_file(st)) return "it exists and is not a regular file";
+    if (::access(p.c_str(), directory ? (W_OK | X_OK) : W_OK) != 0) return "it is not writable";
+    return "";
+  }
+  fs::path parent = p.parent_path();
+  if (parent.empty()) parent = ".";
+  if (directory) {  // created with its parents: the nearest existing one must take new entries
+    while (!fs::exists(parent, ec) && parent.has_parent_path() && parent.parent_path() != parent) {
+      parent = parent.parent_path();
+    }
+  } else if (!fs::exists(parent, ec)) {
+    return "its directory " + parent.string() + " does not exist";
+  }
+  if (!fs::is_directory(parent, ec)) return parent.string() + " is not a directory";
+  // Creating a file there is the one test that holds for every file system and user.
+  const fs::path probe = parent / cat(".alexnet_example-probe-", ::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return "cannot create entries in " + parent.string() + ": " + std::strerror(errno);
+  ::close(fd);
+  fs::remove(probe, ec);
+  return "";
+}
+
+void check_outputs(const Config& c) {
+  auto check = [](const char* flag, const std::string& path, bool directory) {
+    if (path.empty()) return;
+    const std::string why = unwritable(path, directory);
+    if (!why.empty()) throw UsageError{cat("--", flag, " ", path, ": cannot write there: ", why)};
+  };
+  check("save", c.save, true);
+  check("checkpoint-dir", c.checkpoint_dir, true);
+  check("metrics", c.metrics, false);
+  if (!c.metrics.empty()) check("metrics", examples::csv_path(c.metrics).string(), false);
+  check("plot", c.plot, false);
+  if (!c.plot.empty() && std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    throw UsageError{"--plot needs gnuplot, which is not installed (Debian: apt-get install gnuplot-nox)"};
+  }
+}
+
 void validate(const Config& c) {
   auto need = [](bool ok, const std::string& message) {
     if (!ok) throw UsageError{message};
+  };
+  // A number outside its flag's range: the message gives the range and the value given.
+  auto in_range = [&](const char* flag, auto value, auto lo, auto hi) {
+    std::ostringstream m;
+    m << "--" << flag << " must be in [" << lo << ", " << hi << "], got " << value;
+    need(value >= lo && value <= hi, m.str());  // false for NaN
   };
   const auto& presets = examples::alexnet_presets();
   need(std::find(presets.begin(), presets.end(), c.preset) != presets.end(),
@@ -146,24 +210,27 @@ void validate(const Config& c) {
   if (c.dataset == "fashion-mnist") {
     need(c.preset == "fmnist", "--dataset fashion-mnist needs --preset fmnist (1x28x28 inputs)");
     need(c.classes == 10, "--dataset fashion-mnist has 10 classes: leave --classes at 10");
-    need(c.val_size >= 1 && c.val_size < 60000, "--val-size must be in [1, 60000)");
-    need(c.crop_padding >= 0 && c.crop_padding <= 14, "--crop-padding must be in [0, 14]");
+    in_range("val-size", c.val_size, 1LL, 59999LL);
+    in_range("crop-padding", c.crop_padding, 0LL, 14LL);
   } else {
     need(c.preset != "fmnist", "--preset fmnist (1x28x28 inputs) needs --dataset fashion-mnist");
   }
-  need(c.classes >= 2 && c.classes <= 100000, "--classes must be in [2, 100000]");
-  need(c.epochs >= 0 && c.epochs <= 100000, "--epochs must be in [0, 100000]");
-  need(c.batch_size >= 1 && c.batch_size <= 65536, "--batch-size must be in [1, 65536]");
-  need(std::isfinite(c.lr) && c.lr > 0, "--lr must be a positive number");
-  need(std::isfinite(c.momentum) && c.momentum >= 0 && c.momentum < 1, "--momentum must be in [0, 1)");
-  need(std::isfinite(c.weight_decay) && c.weight_decay >= 0, "--weight-decay must be >= 0");
-  need(std::isfinite(c.dropout) && c.dropout >= 0 && c.dropout < 1, "--dropout must be in [0, 1)");
-  need(c.seed >= 0, "--seed must be >= 0");
-  need(c.threads >= 1 && c.threads <= 1024, "--threads must be in [1, 1024]");
-  need(c.train_size >= 1 && c.train_size <= 100000000, "--train-size must be >= 1");
-  need(c.test_size >= 1 && c.test_size <= 100000000, "--test-size must be >= 1");
-  need(c.checkpoint_every >= 0 && c.checkpoint_every <= 100000000, "--checkpoint-every must be in [0, 100000000]");
+  constexpr double kFloatMin = std::numeric_limits<float>::min(), kFloatMax = std::numeric_limits<float>::max();
+  in_range("classes", c.classes, 2LL, 100000LL);
+  in_range("epochs", c.epochs, 0LL, 100000LL);
+  in_range("batch-size", c.batch_size, 1LL, 65536LL);
+  in_range("lr", c.lr, kFloatMin, kFloatMax);  // a positive normal float: the update runs in float
+  need(c.momentum >= 0 && c.momentum < 1, cat("--momentum must be in [0, 1), got ", c.momentum));
+  need(c.weight_decay == 0 || (c.weight_decay >= kFloatMin && c.weight_decay <= kFloatMax),
+       cat("--weight-decay must be 0 or in [", kFloatMin, ", ", kFloatMax, "] (a normal float), got ", c.weight_decay));
+  need(c.dropout >= 0 && c.dropout < 1, cat("--dropout must be in [0, 1), got ", c.dropout));
+  in_range("seed", c.seed, 0LL, std::numeric_limits<long long>::max());
+  in_range("threads", c.threads, 1LL, 1024LL);
+  in_range("train-size", c.train_size, 1LL, 100000000LL);
+  in_range("test-size", c.test_size, 1LL, 100000000LL);
+  in_range("checkpoint-every", c.checkpoint_every, 0LL, 100000000LL);
   need(c.load.empty() || c.resume.empty(), "--load and --resume exclude each other (--resume restores the weights)");
+  check_outputs(c);
 #ifndef XGRAD_WITH_MPI
   need(!c.distributed, "--distributed needs MPI, but this build has none (XGRAD_WITH_MPI is off): install an MPI "
                        "(Debian: libopenmpi-dev openmpi-bin) and reconfigure");

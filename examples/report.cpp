@@ -16,13 +16,13 @@
 
 namespace xgrad::examples {
 
-namespace {
-
 std::filesystem::path csv_path(const std::string& metrics) {
   std::filesystem::path p(metrics);
   if (p.extension() == ".csv") return p.replace_extension(".epochs.csv");
   return p.replace_extension(".csv");
 }
+
+namespace {
 
 void write_csv(const std::filesystem::path& path, const std::vector<EpochRecord>& history) {
   std::ofstream out(path);

@@ -95,6 +95,9 @@ void print_confusion_matrix(const std::vector<std::size_t>& confusion, const std
 // A duration for progress lines: "42s", "3m05s", "1h02m"; "?" when negative or not finite.
 std::string format_duration(double seconds);
 
+// The per-epoch CSV that write_metrics writes beside the JSON file `metrics`.
+std::filesystem::path csv_path(const std::string& metrics);
+
 // Writes the settings and results as JSON to `path`, and the history as CSV beside it
 // (FILE.csv, or FILE.epochs.csv when FILE itself ends in .csv); returns the CSV's path.
 // Throws xgrad::Error when a file cannot be written.
