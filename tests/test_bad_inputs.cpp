@@ -11,6 +11,7 @@
 #include <functional>
 #include <limits>
 #include <ostream>
+#include <thread>
 
 #include "examples/models.hpp"
 #include <xgrad/xgrad.hpp>
@@ -102,6 +103,87 @@ std::vector<Case> make_cases() {
   cases.push_back({"zero threads", [] { set_num_threads(0); }, {"set_num_threads", "0"}, [] { set_num_threads(2); }});
   cases.push_back({"more threads than allowed", [] { set_num_threads(1 << 20); }, {"set_num_threads", "at most", "1048576"},
                    [] { set_num_threads(2); }});
+  // --- values changed in place between an op's forward and its backward (version counters)
+  {
+    // Runs forward(a, b), then change(a, b), then the backward.
+    auto changed_after = [](std::function<Variable(Variable&, Variable&)> forward,
+                            std::function<void(Variable&, Variable&)> change) {
+      return [=] {
+        Variable a = rand_var({2, 3}, true, 3), b = rand_var({3, 3}, true, 4);
+        Variable y = forward(a, b);
+        change(a, b);
+        sum(y).backward();
+      };
+    };
+    auto fresh_tape_works = [] {
+      Tape::active().clear();
+      Variable x = rand_var({2, 3});
+      sum(mul(x, x)).backward();
+      BOOST_TEST(x.has_grad());
+    };
+    auto mm = [](Variable& a, Variable& b) { return matmul(a, b); };
+    cases.push_back({"matmul input changed in place", changed_after(mm, [](Variable& a, Variable&) { a.mutable_value()(0, 0) += 1.0f; }),
+                     {"matmul", "saved input 0", "(2, 3)", "changed in place", "version 0 then, 1 now"}, fresh_tape_works});
+    cases.push_back({"matmul weight replaced", changed_after(mm, [](Variable&, Variable& b) { b.mutable_value() = zeros({3, 3}); }),
+                     {"matmul", "saved input 1", "(3, 3)", "changed in place"}, fresh_tape_works});
+    cases.push_back({"mul input changed twice", changed_after([](Variable& a, Variable&) { return mul(a, a); },
+                                                              [](Variable& a, Variable&) {
+                                                                a.mutable_value()(0, 0) = 1.0f;
+                                                                a.mutable_value()(0, 1) = 2.0f;
+                                                              }),
+                     {"mul", "saved input", "version 0 then, 2 now"}, fresh_tape_works});
+    cases.push_back({"relu output changed in place", [] {
+                       Variable r = relu(rand_var({4}));
+                       Variable y = sum(r);
+                       r.mutable_value().fill(1.0f);
+                       y.backward();
+                     }, {"relu", "its output", "(4,)", "changed in place"}, fresh_tape_works});
+    cases.push_back({"Linear weight stepped before backward", [fc] {
+                       Variable y = sum((*fc)(rand_var({4, 5})));
+                       optim::SGD opt(fc->parameters(), {0.1});
+                       for (auto& q : fc->parameters()) q.variable.add_grad(full(q.variable.shape(), 1.0f), "test");
+                       opt.step();
+                       y.backward();
+                     }, {"Linear", "saved input 1", "'weight'", "(3, 5)", "optimiser step"},
+                     [fc] { fc->zero_grad(); train_step(*fc, {4, 5}); }});
+    cases.push_back({"Linear input changed in place", [fc] {
+                       Variable x = rand_var({4, 5});
+                       Variable y = sum((*fc)(x));
+                       x.mutable_value().fill(0.0f);
+                       y.backward();
+                     }, {"Linear", "saved input 0", "(4, 5)"}, fc_ok});
+    cases.push_back({"Conv2d weight changed in place", [conv] {
+                       Variable y = sum((*conv)(rand_var({2, 4, 5, 5})));
+                       conv->parameters()[0].variable.mutable_value()(0, 0, 0, 0) = 3.0f;
+                       y.backward();
+                     }, {"Conv2d", "saved input 1", "(6, 2, 3, 3)", "changed in place"}, conv_ok});
+    cases.push_back({"Conv2d input replaced", [conv] {
+                       Variable x = rand_var({2, 4, 5, 5});
+                       Variable y = sum((*conv)(x));
+                       x.mutable_value() = zeros({2, 4, 5, 5});
+                       y.backward();
+                     }, {"Conv2d", "saved input 0", "(2, 4, 5, 5)"}, conv_ok});
+    cases.push_back({"LRN input changed in place", [lrn] {
+                       Variable x = rand_var({2, 6, 3, 3});
+                       Variable y = sum((*lrn)(x));
+                       x.mutable_value()(0, 0, 0, 0) *= 2.0f;
+                       y.backward();
+                     }, {"LocalResponseNorm", "saved input 0", "(2, 6, 3, 3)"}, lrn_ok});
+    cases.push_back({"loss logits changed in place", [loss] {
+                       Variable logits = rand_var({3, 4});
+                       Variable l = (*loss)(logits, {0, 1, 2});
+                       logits.mutable_value().fill(0.0f);
+                       l.backward();
+                     }, {"CrossEntropyLoss", "saved input 0", "(3, 4)"}, loss_ok});
+    cases.push_back({"checkpoint loaded between forward and backward", [fc] {
+                       const test::TempDir dir;
+                       const std::string path = (dir.root / "ck").string();
+                       save_checkpoint(*fc, path);
+                       Variable y = sum((*fc)(rand_var({4, 5})));
+                       load_checkpoint(*fc, path);
+                       y.backward();
+                     }, {"Linear", "saved input 1", "changed in place", "load"}, fc_ok});
+  }
   {
     // The gradient checkers: options that would check nothing, or pass anything.
     Variable x = rand_var({3});
@@ -209,6 +291,108 @@ std::vector<Case> make_cases() {
                      optim::WarmupCosineLR(opt, 0);
                    }, {"WarmupCosineLR", "total_steps", "0"}});
 
+  // --- settings beyond float: the update and the schedules run in float
+  cases.push_back({"SGD lr above float", [p] { optim::SGD({{"p", p}}, {1e300}); }, {"SGD", "lr", "3.40282e+38", "1e+300"}});
+  cases.push_back({"SGD lr below float", [p] { optim::SGD({{"p", p}}, {1e-60}); }, {"SGD", "lr", "1.17549e-38", "1e-60"}});
+  cases.push_back({"SGD lr subnormal", [p] { optim::SGD({{"p", p}}, {1e-40}); }, {"SGD", "lr", "normal float"}});
+  cases.push_back({"SGD momentum above float", [p] { optim::SGD({{"p", p}}, optim::SGDOptions(0.1).momentum(1e39)); },
+                   {"SGD", "momentum", "1e+39"}});
+  cases.push_back({"SGD momentum below float", [p] { optim::SGD({{"p", p}}, optim::SGDOptions(0.1).momentum(1e-50)); },
+                   {"SGD", "momentum", "1e-50"}});
+  cases.push_back({"SGD weight decay subnormal", [p] { optim::SGD({{"p", p}}, optim::SGDOptions(0.1).weight_decay(1e-320)); },
+                   {"SGD", "weight_decay", "0 or in"}});
+  cases.push_back({"SGD weight decay NaN", [p] { optim::SGD({{"p", p}}, optim::SGDOptions(0.1).weight_decay(kNaN)); },
+                   {"SGD", "weight_decay", "nan"}});
+  {
+    auto opt = std::make_shared<optim::SGD>(std::vector<NamedParameter>{{"p", p}}, optim::SGDOptions(0.1));
+    auto step_works = [opt, p] {
+      opt->set_lr(0.1);
+      p.reset_grad();
+      p.add_grad(full(p.shape(), 1.0f), "test");
+      const float before = p.value()(0);
+      opt->step();
+      BOOST_TEST(p.value()(0) == before - 0.1f);
+    };
+    cases.push_back({"SGD set_lr above float", [opt] { opt->set_lr(1e39); }, {"SGD", "lr", "1e+39"}, step_works});
+    cases.push_back({"SGD set_lr below float", [opt] { opt->set_lr(1e-39); }, {"SGD", "lr", "1e-39"}, step_works});
+    cases.push_back({"SGD set_lr infinite", [opt] { opt->set_lr(kInf); }, {"SGD", "lr", "inf"}, step_works});
+    cases.push_back({"StepLR rate past float", [opt] {
+                       optim::StepLR schedule(*opt, 1, 1e10);
+                       schedule.set_epoch(5);
+                     }, {"StepLR", "epoch 5", "beyond float range"}, step_works});
+    cases.push_back({"StepLR gamma NaN", [opt] { optim::StepLR(*opt, 1, kNaN); }, {"StepLR", "gamma", "nan"}, step_works});
+    cases.push_back({"StepLR gamma infinite", [opt] { optim::StepLR(*opt, 1, kInf); }, {"StepLR", "gamma", "inf"}, step_works});
+    cases.push_back({"StepLR negative epoch", [opt] { optim::StepLR(*opt, 1).set_epoch(-1); }, {"StepLR", "epoch", "-1"}, step_works});
+    cases.push_back({"WarmupCosineLR warm-up NaN", [opt] { optim::WarmupCosineLR(*opt, 10, kNaN); },
+                     {"WarmupCosineLR", "warmup_fraction", "nan"}, step_works});
+    cases.push_back({"WarmupCosineLR final fraction 0", [opt] { optim::WarmupCosineLR(*opt, 10, 0.1, 0.0); },
+                     {"WarmupCosineLR", "final_fraction", "(0, 1]"}, step_works});
+  }
+
+  // --- more misuse of the tape, the module tree and the thread count
+  cases.push_back({"backward from inside a backward closure", [] {
+                     Variable x = rand_var({2});
+                     Variable inner = sum(mul(x, x));
+                     Variable y = record_op("Nested", Tensor(x.value() * 2.0f), {x}, [inner](const Tensor&) { inner.backward(); });
+                     sum(y).backward();
+                   }, {"backward", "called from inside the backward of Nested"}, [] { Tape::active().clear(); }});
+  cases.push_back({"clearing the tape inside a backward closure", [] {
+                     Variable x = rand_var({2});
+                     Variable y = record_op("Clearing", Tensor(x.value() * 2.0f), {x}, [](const Tensor&) { Tape::active().clear(); });
+                     sum(y).backward();
+                   }, {"Tape::clear", "inside the backward of Clearing"}, [] { Tape::active().clear(); }});
+  cases.push_back({"an output of an ended thread's tape", [] {
+                     Variable x = rand_var({2});
+                     Variable from_thread;
+                     std::thread([&] { from_thread = mul(x, x); }).join();
+                     relu(from_thread);
+                   }, {"relu", "(2,)", "another thread's tape"}});
+  cases.push_back({"backward on an undefined Variable", [] { Variable().backward(); }, {"undefined"}});
+  cases.push_back({"a layer registered inside itself", [] {
+                     auto s = std::make_shared<Sequential>();
+                     s->add(s);
+                   }, {"Sequential", "contains it", "cycle"}});
+  cases.push_back({"a cycle of two layers", [] {
+                     auto a = std::make_shared<Sequential>(), b = std::make_shared<Sequential>();
+                     a->add(b);
+                     b->add(a);
+                   }, {"Sequential", "cycle"}});
+  cases.push_back({"negative thread count", [] { set_num_threads(-3); }, {"set_num_threads", "-3"}, [] { set_num_threads(2); }});
+  cases.push_back({"gradcheck eps infinite", [] {
+                     Variable x = rand_var({3});
+                     GradcheckOptions o;
+                     o.eps = kInf;
+                     gradcheck([x] { return mul(x, x); }, {x}, o);
+                   }, {"gradcheck", "eps", "inf"}});
+  cases.push_back({"gradcheck atol NaN", [] {
+                     Variable x = rand_var({3});
+                     GradcheckOptions o;
+                     o.atol = kNaN;
+                     gradcheck([x] { return mul(x, x); }, {x}, o);
+                   }, {"gradcheck", "atol"}});
+  cases.push_back({"gradcheck without inputs", [] { gradcheck([] { return sum(rand_var({2})); }, {}); }, {"gradcheck"}});
+
+  // --- files that are not what they claim
+  cases.push_back({"npy from a directory", [] {
+                     const test::TempDir dir;
+                     load_npy<float>(dir.root.string());
+                   }, {"load_npy", "not a regular file"}});
+  cases.push_back({"checkpoint from a file", [fc] {
+                     const test::TempDir dir;
+                     save_npy<float>((dir.root / "a.npy").string(), zeros({2}));
+                     load_checkpoint(*fc, (dir.root / "a.npy").string());
+                   }, {"load_checkpoint", "a.npy"}, fc_ok});
+  cases.push_back({"checkpoint saved onto a file", [fc] {
+                     const test::TempDir dir;
+                     save_npy<float>((dir.root / "a.npy").string(), zeros({2}));
+                     save_checkpoint(*fc, (dir.root / "a.npy").string());
+                   }, {"a.npy", "not a directory"}, fc_ok});
+  cases.push_back({"npy of the wrong element type", [] {
+                     const test::TempDir dir;
+                     save_npy<double>((dir.root / "d.npy").string(), xt::xarray<double>({1.0, 2.0}));
+                     load_npy<float>((dir.root / "d.npy").string());
+                   }, {"d.npy", "<f8"}});
+
   // --- models, Sequential, checkpoints, files
   cases.push_back({"unknown preset", [] { examples::make_alexnet_model("vgg", 10); }, {"vgg", "mini", "alexnet"}});
   cases.push_back({"Sequential index", [] {
@@ -235,7 +419,7 @@ const std::vector<Case>& cases() {
 
 BOOST_AUTO_TEST_SUITE(bad_inputs)
 
-BOOST_AUTO_TEST_CASE(the_table_is_complete) { BOOST_TEST(cases().size() >= 70u); }
+BOOST_AUTO_TEST_CASE(the_table_is_complete) { BOOST_TEST(cases().size() >= 110u); }
 
 // One test case per row, reported under the row's name.
 BOOST_DATA_TEST_CASE(every_bad_input_throws_a_clear_error_and_leaves_things_usable,

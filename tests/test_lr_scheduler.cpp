@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include <xgrad/core/error.hpp>
@@ -80,6 +81,27 @@ BOOST_AUTO_TEST_CASE(warmup_cosine_rejects_bad_settings) {
   rejects(10, 0.05, 0.0, "final_fraction");  // would end on a rate of 0, which SGD refuses
   rejects(10, 0.05, 2.0, "final_fraction");
   BOOST_TEST(opt.lr() == 0.1);  // a rejected schedule leaves the optimiser alone
+}
+
+// Rates are computed in double: one that decays below float range is held at the smallest
+// normal float (the step still runs), and one that would grow past it is refused.
+BOOST_AUTO_TEST_CASE(rates_beyond_float_range) {
+  Variable p(zeros({1}), true);
+  optim::SGD opt({{"p", p}}, {0.1});
+  optim::StepLR decay(opt, 1, 1e-10);
+  decay.set_epoch(10);  // 0.1 * 1e-100
+  BOOST_TEST(opt.lr() == static_cast<double>(std::numeric_limits<float>::min()));
+  optim::SGD opt2({{"p", p}}, {0.1});
+  optim::WarmupCosineLR cosine(opt2, 4, 0.0, 1e-300);
+  cosine.set_steps(3);  // the floor, 1e-301
+  BOOST_TEST(opt2.lr() == static_cast<double>(std::numeric_limits<float>::min()));
+  optim::SGD opt3({{"p", p}}, {0.1});
+  optim::StepLR growth(opt3, 1, 1e20);
+  growth.set_epoch(1);
+  BOOST_TEST(opt3.lr() == 0.1 * 1e20);
+  BOOST_CHECK_EXCEPTION(growth.set_epoch(2), Error,
+                        [](const Error& e) { return message_has(e, {"StepLR", "epoch 2", "beyond float range"}); });
+  BOOST_TEST(opt3.lr() == 0.1 * 1e20);  // unchanged by the refused rate
 }
 
 BOOST_AUTO_TEST_SUITE_END()
