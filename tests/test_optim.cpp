@@ -45,6 +45,19 @@ BOOST_AUTO_TEST_CASE(plain_sgd_and_skipped_parameters) {
   BOOST_TEST(p.grad()(0) == 0.0f);
 }
 
+// A Variable listed twice (here under two names, and once through a copy of its handle) is one
+// parameter: one step moves it once, and its momentum is kept once.
+BOOST_AUTO_TEST_CASE(a_variable_given_twice_is_stepped_once) {
+  Variable p(Tensor(xt::xarray<float>({1.0f})), true);
+  Variable same = p;
+  optim::SGD opt({{"p", p}, {"alias", same}, {"p", p}}, optim::SGDOptions(0.5).momentum(0.9));
+  p.add_grad(Tensor(xt::xarray<float>({2.0f})), "test");
+  opt.step();
+  BOOST_TEST(p.value()(0) == 0.0f);  // 1 - 0.5 * 2, not 1 - 3 * 0.5 * 2
+  opt.step();                        // buf = 0.9 * 2 + 2
+  BOOST_TEST(p.value()(0) == -1.9f);
+}
+
 BOOST_AUTO_TEST_CASE(invalid_settings_are_rejected) {
   Variable p(zeros({1}), true);
   auto make = [&](optim::SGDOptions o) { optim::SGD s({{"p", p}}, o); };
