@@ -10,11 +10,14 @@
 // Counters of the steps: gflop, the step's floating-point work counted from the layer shapes
 // (forward, weight gradient, and input gradient except for the first layer, of every
 // convolution and Linear: 2 FLOP per multiply-add; the rest is left out), and efficiency,
-// gflop / step time / the sgemm peak measured at the start of the same run.
+// gflop / step time / the sgemm peak measured at the start of the same run; page_faults, the
+// minor page faults per step after two warm-up steps (memory newly taken from the OS).
 //
 // The same step in PyTorch (the comparison the README reports, same machine and threads):
 //   python3 torch_alexnet_step.py mini 64 2 STEPS [--no-lrn]     python3 torch_alexnet_step.py alexnet 16 2 STEPS
 // Threads: 2 unless XGRAD_THREADS says otherwise.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -101,6 +104,13 @@ void sgemm_peak(benchmark::State& state) {
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Minor page faults of the process so far (each a page the OS maps in on first touch).
+long minor_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
+
 void train_step(benchmark::State& state, const std::string& preset, std::size_t batch, std::size_t classes, bool lrn) {
   manual_seed(0);
   auto model = make_model(preset, classes, lrn);
@@ -122,7 +132,12 @@ void train_step(benchmark::State& state, const std::string& preset, std::size_t 
     return loss.value()();
   };
   step();  // warm-up: first-touch allocations, momentum buffers
+  step();
+  const long faults_before = minor_faults();
   for (auto _ : state) benchmark::DoNotOptimize(step());
+  // Memory taken from the operating system in the steady state: minor page faults per step.
+  state.counters["page_faults"] = benchmark::Counter(static_cast<double>(minor_faults() - faults_before),
+                                                     benchmark::Counter::kAvgIterations);
   state.counters["images_per_s"] =
       benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["gflop"] = flop * 1e-9;
