@@ -42,9 +42,13 @@ Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
 
 namespace {
 
-// Names the op when an input handle is undefined (before any use of its value).
+// Names the op when an input handle is undefined (before any use of its value), or when an
+// input's shape (a tensor built by xtensor directly) has more elements than kMaxElements.
 void require_defined(const char* op, std::initializer_list<const Variable*> inputs) {
-  for (const Variable* v : inputs) XGRAD_CHECK(v->defined(), op, ": an input Variable is undefined");
+  for (const Variable* v : inputs) {
+    XGRAD_CHECK(v->defined(), op, ": an input Variable is undefined");
+    detail::checked_elements(op, "an input of shape", v->shape());
+  }
 }
 
 // Shared body of add/sub: out = a + sign * b.
@@ -100,9 +104,11 @@ Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b
   XGRAD_CHECK(k == kb, "matmul: inner dimensions differ: a is ", shape_str(sa), trans_a ? " (transposed)" : "", ", b is ",
         shape_str(sb), trans_b ? " (transposed)" : "", ": ", k, " vs ", kb);
   // BLAS counts in int; an empty operand (m, n or k 0) gives an empty or zero product.
-  detail::checked_product("matmul", "the rows of op(a)", {m}, kMaxGemmSize);
-  detail::checked_product("matmul", "the columns of op(b)", {n}, kMaxGemmSize);
-  detail::checked_product("matmul", "the inner dimension", {k}, kMaxGemmSize);
+  if (m > 0 && n > 0 && k > 0) {
+    detail::checked_product("matmul", "the rows of op(a)", {m}, kMaxGemmSize);
+    detail::checked_product("matmul", "the columns of op(b)", {n}, kMaxGemmSize);
+    detail::checked_product("matmul", "the inner dimension", {k}, kMaxGemmSize);
+  }
   Tensor value = empty({m, n}, "matmul");
   gemm(trans_a, trans_b, m, n, k, 1.0f, a.value().data(), b.value().data(), 0.0f, value.data());
   return record_op("matmul", std::move(value), {a, b}, [a, b, m, n, k, trans_a, trans_b](const Tensor& dout) mutable {

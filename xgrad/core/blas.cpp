@@ -45,10 +45,12 @@ void gemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::
 
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
           const float* b, float beta, float* c) {
-  detail::checked_product("gemm", "m", {m}, kMaxGemmSize);
-  detail::checked_product("gemm", "n", {n}, kMaxGemmSize);
-  detail::checked_product("gemm", "k", {k}, kMaxGemmSize);
   if (m == 0 || n == 0) return;
+  if (k > 0) {  // a product that calls BLAS
+    detail::checked_product("gemm", "m", {m}, kMaxGemmSize);
+    detail::checked_product("gemm", "n", {n}, kMaxGemmSize);
+    detail::checked_product("gemm", "k", {k}, kMaxGemmSize);
+  }
   const std::size_t lda = trans_a ? m : k, ldb = trans_b ? k : n, ldc = n;
   // m * n * k, saturated (it can pass 2^64 for sizes below 2^31 each).
   std::size_t work = 0;

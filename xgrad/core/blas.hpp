@@ -26,7 +26,8 @@ namespace xgrad {
 constexpr std::size_t kMaxGemmSize = INT_MAX;
 
 // Contiguous operands: the stored row lengths are k or m (A), n or k (B) and n (C).
-// m, n or k above kMaxGemmSize throws xgrad::Error naming gemm. m, n or k 0 calls no BLAS.
+// m, n or k 0 calls no BLAS (k 0: C = beta * C); otherwise m, n or k above kMaxGemmSize throws
+// xgrad::Error naming gemm.
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
           const float* b, float beta, float* c);
 

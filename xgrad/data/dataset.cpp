@@ -25,6 +25,7 @@ void check_index(const Dataset& data, std::size_t index) {
 TensorDataset::TensorDataset(Tensor images, std::vector<std::int64_t> labels, std::size_t classes)
     : images_(std::move(images)), labels_(std::move(labels)), classes_(classes) {
   XGRAD_CHECK(images_.dimension() == 4, "TensorDataset: images must be (N, C, H, W), got ", shape_str(images_.shape()));
+  detail::checked_elements("TensorDataset", "the images", Shape(images_.shape().begin(), images_.shape().end()));
   XGRAD_CHECK(images_.shape()[0] == labels_.size(), "TensorDataset: ", labels_.size(), " labels for images ",
               shape_str(images_.shape()));
   check_labels("TensorDataset", labels_, classes_);

@@ -20,9 +20,11 @@ Variable linear(const Variable& x, const Variable& weight, const Variable& bias)
   XGRAD_CHECK(!bias.defined() || bias.shape() == Shape{out}, "Linear: bias must be (", out, ") for a weight ",
               shape_str(ws), ", got ", shape_str(bias.shape()));
   // The GEMMs' sizes in BLAS's int; the output's element count (N may be 0: an empty output).
-  detail::checked_product("Linear", "the batch size N", {n}, kMaxGemmSize);
-  detail::checked_product("Linear", "in_features", {in}, kMaxGemmSize);
-  detail::checked_product("Linear", "out_features", {out}, kMaxGemmSize);
+  if (n > 0) {
+    detail::checked_product("Linear", "the batch size N", {n}, kMaxGemmSize);
+    detail::checked_product("Linear", "in_features", {in}, kMaxGemmSize);
+    detail::checked_product("Linear", "out_features", {out}, kMaxGemmSize);
+  }
   Tensor y = empty({n, out}, "Linear");
   gemm(false, true, n, out, in, 1.0f, x.value().data(), weight.value().data(), 0.0f, y.data());
   if (bias.defined()) {
