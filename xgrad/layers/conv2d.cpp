@@ -423,7 +423,8 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
   XGRAD_CHECK(groups >= 1, "Conv2d: groups must be >= 1, got ", groups);
   XGRAD_CHECK(!bias.defined() || bias.shape() == Shape{ws[0]}, "Conv2d: bias must be (", ws[0],
               ") for a weight ", shape_str(ws), ", got ", shape_str(bias.shape()));
-  const Conv2dGeometry g = Conv2dGeometry::make("Conv2d", x.shape(), ws[1] * groups, ws[0], ws[2], options.stride(),
+  const std::size_t in_channels = detail::checked_product("Conv2d", "in_channels (the weight's C/G x groups)", {ws[1], groups});
+  const Conv2dGeometry g = Conv2dGeometry::make("Conv2d", x.shape(), in_channels, ws[0], ws[2], options.stride(),
                                                 options.padding(), groups);
   Conv2dWorkspace fresh;
   Conv2dWorkspace& work = workspace != nullptr ? *workspace : fresh;

@@ -135,18 +135,7 @@ std::string Layer::repr() const {
 
 Variable Layer::operator()(const Variable& x) {
   // repr() is built only when an allocation failed.
-  try {
-    return forward(x);
-  } catch (const AllocationError& e) {
-    const std::string name = repr();
-    const std::string message = e.what();
-    if (message.compare(0, name.size(), name) == 0) throw;
-    throw AllocationError(name + ": " + message);
-  } catch (const std::bad_alloc& e) {
-    throw AllocationError(cat(repr(), ": out of memory (", e.what(), ")"));
-  } catch (const std::length_error& e) {
-    throw AllocationError(cat(repr(), ": out of memory (a size too large to allocate: ", e.what(), ")"));
-  }
+  return detail::naming_allocation_failure([this] { return repr(); }, [&] { return forward(x); });
 }
 
 void Layer::rethrow_naming_layer(const Error& e, const char* op) const {
