@@ -267,11 +267,6 @@ std::vector<Case> make_cases() {
     auto tiny_images = [] {
       return std::make_shared<data::TensorDataset>(zeros({2, 3, 4, 4}), std::vector<std::int64_t>{0, 1}, 2);
     };
-    // A convolution whose per-thread padded plane ((2^23 + 1)^2 floats) cannot be allocated while
-    // its input, output and columns are tiny: the failure happens inside the OpenMP region.
-    auto huge_plane = Conv2dOptions(1, 1, 1).padding(std::size_t{1} << 22).stride(std::size_t{1} << 23);
-    const Conv2dGeometry plane_geometry = Conv2dGeometry::make("Conv2d", {1, 1, 1, 1}, 1, 1, 1, std::size_t{1} << 23,
-                                                               std::size_t{1} << 22, 1);
 
     cases.push_back({"zeros of a wrapping shape", [=] { zeros({k2p32, k2p32}); }, {"zeros", "(4294967296, 4294967296)", "too large"}});
     cases.push_back({"empty beyond the element limit", [] { empty({std::size_t{1} << 61}); }, {"empty", "(2305843009213693952,)", "too large"}});
@@ -364,6 +359,11 @@ std::vector<Case> make_cases() {
     // Allocations that fit every check but no address space (2^46 floats). Not under
     // AddressSanitizer, whose operator new aborts instead of throwing std::bad_alloc.
     const std::size_t k2p23 = std::size_t{1} << 23, k2p46 = std::size_t{1} << 46;
+    // A convolution whose per-thread padded plane ((2^23 + 1)^2 floats) cannot be allocated while
+    // its input, output and columns are tiny: the failure happens inside the OpenMP region.
+    auto huge_plane = Conv2dOptions(1, 1, 1).padding(std::size_t{1} << 22).stride(std::size_t{1} << 23);
+    const Conv2dGeometry plane_geometry = Conv2dGeometry::make("Conv2d", {1, 1, 1, 1}, 1, 1, 1, std::size_t{1} << 23,
+                                                               std::size_t{1} << 22, 1);
     cases.push_back({"zeros cannot be allocated", [=] { zeros({k2p46}); }, {"zeros", "out of memory", "(70368744177664,)", "bytes"}});
     cases.push_back({"Linear weight cannot be allocated", [=] { Linear(k2p23, k2p23); }, {"Linear", "out of memory", "(8388608, 8388608)"}});
     cases.push_back({"Conv2d weight cannot be allocated", [] { Conv2d(1, 1 << 20, 1 << 13); },
