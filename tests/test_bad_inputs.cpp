@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "examples/models.hpp"
+#include <xgrad/core/blas.hpp>
 #include <xgrad/xgrad.hpp>
 
 #include "tests/test_util.hpp"
@@ -45,6 +46,38 @@ void train_step(Layer& layer, const Shape& input_shape) {
   Variable y = layer(x);
   sum(y).backward();
   BOOST_TEST(x.has_grad());
+}
+
+// AddressSanitizer's operator new aborts instead of throwing std::bad_alloc: the rows that
+// need one are left out under it.
+#if defined(__SANITIZE_ADDRESS__)
+#define XGRAD_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define XGRAD_ASAN 1
+#endif
+#endif
+
+// A layer whose forward asks for a vector of `count` floats (a std::length_error beyond
+// max_size(), a std::bad_alloc beyond the address space).
+class HungryLayer : public Layer {
+ public:
+  explicit HungryLayer(std::size_t count) : count_(count) {}
+  Variable forward(const Variable& x) override {
+    std::vector<float> buffer(count_);
+    return x;
+  }
+
+ private:
+  std::size_t count_;
+};
+
+// An op whose backward asks for a vector of `count` floats.
+Variable hungry_op(const Variable& x, std::size_t count) {
+  return record_op("hungry_op", Tensor(x.value()), {x}, [x, count](const Tensor& dout) mutable {
+    std::vector<float> buffer(count);
+    x.add_grad(dout, "hungry_op");
+  });
 }
 
 std::vector<Case> make_cases() {
@@ -231,7 +264,6 @@ std::vector<Case> make_cases() {
   cases.push_back({"Conv2d channel mismatch", [conv] { (*conv)(rand_var({2, 3, 5, 5})); }, {"Conv2d(4, 6", "3 channels", "in_channels"}, conv_ok});
   cases.push_back({"Conv2d kernel larger than padded input", [conv_nopad] { (*conv_nopad)(rand_var({1, 4, 2, 5})); },
                    {"Conv2d(4, 6", "kernel_size", "(1, 4, 2, 5)"}, [conv_nopad] { train_step(*conv_nopad, {1, 4, 3, 3}); }});
-  cases.push_back({"Conv2d empty batch", [conv] { (*conv)(rand_var({0, 4, 5, 5})); }, {"Conv2d(4, 6", "(0, 4, 5, 5)"}, conv_ok});
   cases.push_back({"Conv2d stride 0", [] { Conv2d(Conv2dOptions(3, 6, 3).stride(0)); }, {"Conv2d", "stride", "0"}});
   cases.push_back({"Conv2d kernel 0", [] { Conv2d(3, 6, 0); }, {"Conv2d", "kernel_size", "0"}});
   cases.push_back({"Conv2d zero channels", [] { Conv2d(0, 6, 3); }, {"Conv2d", "in_channels", "0"}});
@@ -404,6 +436,147 @@ std::vector<Case> make_cases() {
   cases.push_back({"checkpoint missing directory", [fc] { load_checkpoint(*fc, "/nonexistent/xgrad/checkpoint"); },
                    {"/nonexistent/xgrad/checkpoint"}, fc_ok});
   cases.push_back({"npy missing file", [] { load_npy<float>("/nonexistent/xgrad/a.npy"); }, {"load_npy", "/nonexistent/xgrad/a.npy"}});
+
+  // --- sizes that overflow, and allocations that fail
+  // Sizes are checked at each call, never wrapped: a wrapped count would allocate a small
+  // buffer that the kernels then write past. kHuge-sized tensors below hold 0 elements (a 0 in
+  // the shape), so nothing large is ever allocated; the allocation rows ask for 2^46 floats
+  // (256 TB, beyond any address space), which fails at once without touching memory.
+  {
+    constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
+    constexpr std::size_t k2p32 = std::size_t{1} << 32, k2p40 = std::size_t{1} << 40;
+    // A tensor whose shape's element count overflows, built by xtensor directly (xgrad's
+    // helpers refuse to make one).
+    auto wrapped = [] { return Variable(Tensor::from_shape({std::size_t{1} << 40, std::size_t{1} << 40, 0})); };
+    auto tiny_images = [] {
+      return std::make_shared<data::TensorDataset>(zeros({2, 3, 4, 4}), std::vector<std::int64_t>{0, 1}, 2);
+    };
+
+    cases.push_back({"zeros of a wrapping shape", [=] { zeros({k2p32, k2p32}); }, {"zeros", "(4294967296, 4294967296)", "too large"}});
+    cases.push_back({"empty beyond the element limit", [] { empty({std::size_t{1} << 61}); }, {"empty", "(2305843009213693952,)", "too large"}});
+    cases.push_back({"full of a wrapping shape", [] { full({3, std::size_t{1} << 63}, 1.0f); }, {"full", "too large"}});
+    cases.push_back({"Linear in_features beyond BLAS int", [] { Linear(std::size_t{1} << 33, 2); }, {"Linear", "in_features", "8589934592", "too large"}});
+    cases.push_back({"Linear out_features beyond BLAS int", [] { Linear(4, std::size_t{1} << 31); }, {"Linear", "out_features", "2147483648"}});
+    cases.push_back({"Linear weight beyond the element limit", [] { Linear(2147483647, 2147483647); },
+                     {"Linear", "weight", "2147483647 x 2147483647", "too large"}});
+    cases.push_back({"matmul output wraps", [=] { matmul(Variable(zeros({k2p40, 0})), Variable(zeros({0, k2p40}))); },
+                     {"matmul", "(1099511627776, 1099511627776)", "too large"}});
+    cases.push_back({"gemm m beyond BLAS int", [] { gemm(false, false, std::size_t{1} << 31, 1, 1, 1.0f, nullptr, nullptr, 0.0f, nullptr); },
+                     {"gemm", "m", "2147483648", "too large"}});
+    cases.push_back({"add broadcast overflows", [=] { add(Variable(zeros({k2p40, 1, 0})), Variable(zeros({1, k2p40, 0}))); },
+                     {"add", "(1099511627776, 1099511627776, 0)", "too large"}});
+    cases.push_back({"sub broadcast overflows", [=] { sub(Variable(zeros({k2p40, 1, 0})), Variable(zeros({1, k2p40, 0}))); },
+                     {"sub", "broadcast", "too large"}});
+    cases.push_back({"mul broadcast overflows", [=] { mul(Variable(zeros({1, k2p40, 0})), Variable(zeros({k2p40, 1, 0}))); },
+                     {"mul", "broadcast", "too large"}});
+    cases.push_back({"reshape wrapping element count", [] { reshape(rand_var({2, 3}), {(std::size_t{1} << 63) + 3, 2}); },
+                     {"reshape", "(2, 3)", "9223372036854775811", "overflows"}});
+    cases.push_back({"relu of a wrapped shape", [=] { relu(wrapped()); }, {"relu", "(1099511627776, 1099511627776, 0)", "too large"}});
+    cases.push_back({"scale of a wrapped shape", [=] { scale(wrapped(), 2.0f); }, {"scale", "too large"}});
+    cases.push_back({"sum of a wrapped shape", [=] { sum(wrapped()); }, {"sum", "too large"}});
+    cases.push_back({"Conv2d padding wraps the padded height", [] {
+                       Conv2d c(Conv2dOptions(4, 6, 3).padding(std::numeric_limits<std::size_t>::max() / 2));
+                       c(rand_var({1, 4, 5, 5}));
+                     }, {"Conv2d(4, 6", "padded height", "too large"}});
+    cases.push_back({"Conv2d stride beyond the index range", [=] {
+                       Conv2d c(Conv2dOptions(4, 6, 3).stride(kMax));
+                       c(rand_var({1, 4, 5, 5}));
+                     }, {"Conv2d(4, 6", "stride", "too large"}});
+    cases.push_back({"Conv2d kernel x kernel x channels wraps", [=] { Conv2d(1, 1, k2p32); }, {"Conv2d(1, 1", "C/G x K x K", "too large"}});
+    cases.push_back({"Conv2d weight beyond the element limit", [] { Conv2d(1, 2147483647, 46340); },
+                     {"Conv2d(1, 2147483647", "weight", "too large"}});
+    cases.push_back({"Conv2d columns beyond BLAS int", [] {
+                       Conv2d c(Conv2dOptions(1, 1, 1).padding(std::size_t{1} << 16));
+                       c(rand_var({1, 1, 1, 1}));
+                     }, {"Conv2d(1, 1", "N x OH x OW", "too large"}});
+    cases.push_back({"Conv2d geometry padded plane overflows", [=] { Conv2dGeometry::make("Conv2d", {1, 1, 1, 1}, 1, 1, 1, 1, k2p40, 1); },
+                     {"Conv2d", "padded plane", "too large"}});
+    cases.push_back({"Conv2d in a Sequential names the layer", [] {
+                       Sequential s;
+                       s.emplace<Conv2d>(Conv2dOptions(4, 6, 3).padding(std::numeric_limits<std::size_t>::max() / 2));
+                       s(rand_var({1, 4, 5, 5}));
+                     }, {"Conv2d(4, 6", "too large"}});
+    cases.push_back({"MaxPool2d padding wraps the padded height", [=] { MaxPool2d(MaxPool2dOptions(kMax).padding(kMax / 2))(rand_var({1, 1, 3, 3})); },
+                     {"MaxPool2d", "padded height", "too large"}});
+    cases.push_back({"MaxPool2d stride beyond the index range", [=] { MaxPool2d(MaxPool2dOptions(3).stride(kMax))(rand_var({1, 1, 5, 5})); },
+                     {"MaxPool2d", "stride", "too large"}, pool_ok});
+    cases.push_back({"MaxPool2d window reads overflow", [=] {
+                       MaxPool2d(MaxPool2dOptions(k2p40).stride(1).padding(k2p40 / 2))(rand_var({1, 1, 1, 1}));
+                     }, {"MaxPool2d", "window reads", "too large"}});
+    cases.push_back({"LRN forward kernel shape wraps", [=] { lrn_forward<float>(nullptr, nullptr, {k2p40, k2p40, 1}, LrnOptions(5)); },
+                     {"LocalResponseNorm", "(1099511627776, 1099511627776, 1)", "too large"}, lrn_ok});
+    cases.push_back({"LRN backward kernel shape wraps", [=] {
+                       lrn_backward<float>(nullptr, nullptr, nullptr, {k2p40, k2p40, 1}, LrnOptions(5), true);
+                     }, {"LocalResponseNorm", "too large"}, lrn_ok});
+    cases.push_back({"LRN layer on a wrapped shape", [=] { (*lrn)(wrapped()); }, {"LocalResponseNorm", "too large"}, lrn_ok});
+    cases.push_back({"Dropout on a wrapped shape", [=] { (*drop)(wrapped()); }, {"Dropout", "too large"}});
+    cases.push_back({"Flatten of a wrapped shape", [=] { Flatten()(wrapped()); },
+                     {"flatten", "(1099511627776, 1099511627776, 0)", "too large"}});
+    cases.push_back({"loss logits shape wraps", [=] { kernels::validate_cross_entropy({k2p40, k2p40}, {}); },
+                     {"CrossEntropyLoss", "(1099511627776, 1099511627776)", "too large"}, loss_ok});
+    cases.push_back({"ImageDataset image shape wraps", [=] { data::ImageDataset("imgs", {}, {k2p32, k2p32, 1}, {0}, 10); },
+                     {"imgs", "(4294967296, 4294967296, 1)", "too large"}});
+    cases.push_back({"ImageDataset pixel count wraps", [] {
+                       data::ImageDataset("imgs", {}, {1, std::size_t{1} << 30, std::size_t{1} << 29}, std::vector<std::int64_t>(32, 0), 10);
+                     }, {"imgs", "pixels", "32 x 576460752303423488", "too large"}});
+    cases.push_back({"TensorDataset images shape wraps", [] {
+                       data::TensorDataset(Tensor::from_shape({1, std::size_t{1} << 32, std::size_t{1} << 32, 0}), {0}, 2);
+                     }, {"TensorDataset", "too large"}});
+    cases.push_back({"RandomCrop padding wraps", [] { data::RandomCrop(3, std::numeric_limits<std::size_t>::max() / 2).output_shape({3, 8, 8}); },
+                     {"RandomCrop", "padded height", "too large"}});
+    cases.push_back({"RandomCrop crop beyond the element limit", [] { data::RandomCrop(std::size_t{1} << 31, std::size_t{1} << 31).output_shape({3, 8, 8}); },
+                     {"RandomCrop", "crop", "(3, 2147483648, 2147483648)", "too large"}});
+    cases.push_back({"DataLoader batch beyond the element limit", [=] {
+                       auto images = tiny_images();
+                       data::DataLoader(*images, data::DataLoaderOptions(2),
+                                        std::make_shared<data::RandomCrop>(std::size_t{1} << 29, std::size_t{1} << 29));
+                     }, {"DataLoader", "batch", "2 x 3 x 536870912 x 536870912", "too large"}});
+    // A failed allocation that is a std::length_error (a vector longer than max_size()): an
+    // AllocationError naming the layer or the op whose backward asked for it.
+    cases.push_back({"length_error in a layer's forward", [] { HungryLayer{kMax / 2}(rand_var({2})); },
+                     {"HungryLayer", "out of memory"}});
+    cases.push_back({"length_error in a backward closure", [] {
+                       Variable x = rand_var({2});
+                       sum(hungry_op(x, kMax / 2)).backward();
+                     }, {"hungry_op", "out of memory"}, [] { Tape::active().clear(); }});
+#ifndef XGRAD_ASAN
+    // Allocations that fit every check but no address space (2^46 floats). Not under
+    // AddressSanitizer, whose operator new aborts instead of throwing std::bad_alloc.
+    const std::size_t k2p23 = std::size_t{1} << 23, k2p46 = std::size_t{1} << 46;
+    // A convolution whose per-thread padded plane ((2^23 + 1)^2 floats) cannot be allocated while
+    // its input, output and columns are tiny: the failure happens inside the OpenMP region.
+    auto huge_plane = Conv2dOptions(1, 1, 1).padding(std::size_t{1} << 22).stride(std::size_t{1} << 23);
+    const Conv2dGeometry plane_geometry = Conv2dGeometry::make("Conv2d", {1, 1, 1, 1}, 1, 1, 1, std::size_t{1} << 23,
+                                                               std::size_t{1} << 22, 1);
+    cases.push_back({"zeros cannot be allocated", [=] { zeros({k2p46}); }, {"zeros", "out of memory", "(70368744177664,)", "bytes"}});
+    cases.push_back({"Linear weight cannot be allocated", [=] { Linear(k2p23, k2p23); }, {"Linear", "out of memory", "(8388608, 8388608)"}});
+    cases.push_back({"Conv2d weight cannot be allocated", [] { Conv2d(1, 1 << 20, 1 << 13); },
+                     {"Conv2d(1, 1048576", "out of memory", "(1048576, 1, 8192, 8192)"}});
+    cases.push_back({"Conv2d forward buffer inside OpenMP", [=] { Conv2d{huge_plane}(rand_var({1, 1, 1, 1})); },
+                     {"Conv2d(1, 1", "out of memory", "per-thread buffer"}, [=] {
+                       Conv2dOptions small = huge_plane;
+                       train_step(*std::make_shared<Conv2d>(small.padding(0)), {1, 1, 3, 3});
+                     }});
+    cases.push_back({"Conv2d backward kernel buffer inside OpenMP", [=] {
+                       std::vector<float> dy(4, 1.0f), w(1, 1.0f), x(1, 1.0f), dx(1), dw(1), scratch(4);
+                       kernels::conv2d_backward<float>(dy.data(), w.data(), x.data(), dx.data(), dw.data(), nullptr, scratch.data(), plane_geometry);
+                     }, {"Conv2d", "out of memory", "per-thread buffer"}, conv_ok});
+    cases.push_back({"im2col kernel buffer inside OpenMP", [=] {
+                       std::vector<float> x(1, 1.0f), cols(4);
+                       kernels::im2col<float>(x.data(), cols.data(), plane_geometry);
+                     }, {"Conv2d", "out of memory", "per-thread buffer"}, conv_ok});
+    cases.push_back({"Sequential names the layer that ran out of memory", [=] {
+                       Sequential s;
+                       s.add(std::make_shared<Conv2d>(huge_plane));
+                       s(rand_var({1, 1, 1, 1}));
+                     }, {"Sequential", "Conv2d(1, 1", "out of memory"}});
+    cases.push_back({"bad_alloc in a layer's forward", [=] { HungryLayer{k2p46}(rand_var({2})); }, {"HungryLayer", "out of memory"}});
+    cases.push_back({"bad_alloc in a backward closure", [=] {
+                       Variable x = rand_var({2});
+                       sum(hungry_op(x, k2p46)).backward();
+                     }, {"hungry_op", "out of memory"}, [] { Tape::active().clear(); }});
+#endif
+  }
   return cases;
 }
 

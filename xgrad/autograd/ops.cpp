@@ -19,27 +19,36 @@ Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
           " cannot be broadcast together");
     out[i] = da == 1 ? db : da;
   }
+  // (2^40, 1) and (1, 2^40) broadcast to more elements than anything can hold.
+  detail::checked_elements(op, "the broadcast result", out);
   return out;
 }
 
 Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
   const Shape gshape(g.shape().begin(), g.shape().end());
   if (gshape == shape) return g;
+  // xtensor's reducers read garbage (or crash) over an empty tensor; the sum of nothing is 0.
+  if (g.size() == 0) return zeros(shape, "sum_to_shape");
   const std::size_t lead = gshape.size() - shape.size();
   std::vector<std::size_t> axes;
   for (std::size_t i = 0; i < gshape.size(); ++i) {
     if (i < lead || (shape[i - lead] == 1 && gshape[i] != 1)) axes.push_back(i);
   }
-  Tensor reduced = xt::sum(g, axes, xt::evaluation_strategy::immediate);
+  Tensor reduced = detail::naming_allocation_failure(
+      "sum_to_shape", [&] { return Tensor(xt::sum(g, axes, xt::evaluation_strategy::immediate)); });
   reduced.reshape(shape);
   return reduced;
 }
 
 namespace {
 
-// Names the op when an input handle is undefined (before any use of its value).
+// Names the op when an input handle is undefined (before any use of its value), or when an
+// input's shape (a tensor built by xtensor directly) has more elements than kMaxElements.
 void require_defined(const char* op, std::initializer_list<const Variable*> inputs) {
-  for (const Variable* v : inputs) XGRAD_CHECK(v->defined(), op, ": an input Variable is undefined");
+  for (const Variable* v : inputs) {
+    XGRAD_CHECK(v->defined(), op, ": an input Variable is undefined");
+    detail::checked_elements(op, "an input of shape", v->shape());
+  }
 }
 
 // Shared body of add/sub: out = a + sign * b.
@@ -47,7 +56,8 @@ Variable add_signed(const char* op, const Variable& a, const Variable& b, float 
   require_defined(op, {&a, &b});
   const Shape sa = a.shape(), sb = b.shape();
   broadcast_shape(op, sa, sb);
-  Tensor value = sign > 0 ? Tensor(a.value() + b.value()) : Tensor(a.value() - b.value());
+  Tensor value = detail::naming_allocation_failure(
+      op, [&] { return sign > 0 ? Tensor(a.value() + b.value()) : Tensor(a.value() - b.value()); });
   return record_op(op, std::move(value), {a, b}, /*saved=*/{}, [a, b, sa, sb, sign, op](const Tensor& dout) mutable {
     if (a.requires_grad()) a.add_grad(sum_to_shape(dout, sa), op);
     if (b.requires_grad()) {
@@ -67,8 +77,9 @@ Variable mul(const Variable& a, const Variable& b) {
   require_defined("mul", {&a, &b});
   const Shape sa = a.shape(), sb = b.shape();
   broadcast_shape("mul", sa, sb);
+  Tensor value = detail::naming_allocation_failure("mul", [&] { return Tensor(a.value() * b.value()); });
   // Each input's value is needed only for the other's gradient.
-  return record_op("mul", Tensor(a.value() * b.value()), {a, b}, [a, b, sa, sb](const Tensor& dout) mutable {
+  return record_op("mul", std::move(value), {a, b}, [a, b, sa, sb](const Tensor& dout) mutable {
     if (a.requires_grad()) a.add_grad(sum_to_shape(Tensor(dout * b.value()), sa), "mul");
     if (b.requires_grad()) b.add_grad(sum_to_shape(Tensor(dout * a.value()), sb), "mul");
   });
@@ -76,7 +87,8 @@ Variable mul(const Variable& a, const Variable& b) {
 
 Variable scale(const Variable& x, float factor) {
   require_defined("scale", {&x});
-  return record_op("scale", Tensor(x.value() * factor), {x}, /*saved=*/{}, [x, factor](const Tensor& dout) mutable {
+  Tensor value = detail::naming_allocation_failure("scale", [&] { return Tensor(x.value() * factor); });
+  return record_op("scale", std::move(value), {x}, /*saved=*/{}, [x, factor](const Tensor& dout) mutable {
     x.add_grad(Tensor(dout * factor), "scale");
   });
 }
@@ -91,7 +103,13 @@ Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b
   const std::size_t kb = trans_b ? sb[1] : sb[0], n = trans_b ? sb[0] : sb[1];
   XGRAD_CHECK(k == kb, "matmul: inner dimensions differ: a is ", shape_str(sa), trans_a ? " (transposed)" : "", ", b is ",
         shape_str(sb), trans_b ? " (transposed)" : "", ": ", k, " vs ", kb);
-  Tensor value = empty({m, n});
+  // BLAS counts in int; an empty operand (m, n or k 0) gives an empty or zero product.
+  if (m > 0 && n > 0 && k > 0) {
+    detail::checked_product("matmul", "the rows of op(a)", {m}, kMaxGemmSize);
+    detail::checked_product("matmul", "the columns of op(b)", {n}, kMaxGemmSize);
+    detail::checked_product("matmul", "the inner dimension", {k}, kMaxGemmSize);
+  }
+  Tensor value = empty({m, n}, "matmul");
   gemm(trans_a, trans_b, m, n, k, 1.0f, a.value().data(), b.value().data(), 0.0f, value.data());
   return record_op("matmul", std::move(value), {a, b}, [a, b, m, n, k, trans_a, trans_b](const Tensor& dout) mutable {
     // C = op(A) op(B): d op(A) = dC op(B)^T, d op(B) = op(A)^T dC; beta = 1 adds.
@@ -111,8 +129,12 @@ Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b
 Variable reshape(const Variable& x, const Shape& shape) {
   require_defined("reshape", {&x});
   const Shape from = x.shape();
-  XGRAD_CHECK(numel(shape) == numel(from), "reshape: cannot reshape ", shape_str(from), " (", numel(from),
-        " elements) to ", shape_str(shape), " (", numel(shape), " elements)");
+  // The target's count is checked, never wrapped: (2^63 + 3, 2) must not pass for 6 elements.
+  const std::optional<std::size_t> count = checked_numel(shape);
+  XGRAD_CHECK(count.has_value(), "reshape: cannot reshape ", shape_str(from), " (", numel(from), " elements) to ",
+              shape_str(shape), ": its element count overflows");
+  XGRAD_CHECK(*count == numel(from), "reshape: cannot reshape ", shape_str(from), " (", numel(from),
+        " elements) to ", shape_str(shape), " (", *count, " elements)");
   Tensor value = x.value();
   value.reshape(shape);
   return record_op("reshape", std::move(value), {x}, /*saved=*/{}, [x, from](const Tensor& dout) mutable {
@@ -126,15 +148,18 @@ Variable flatten(const Variable& x) {
   require_defined("flatten", {&x});
   const Shape s = x.shape();
   XGRAD_CHECK(s.size() >= 1, "flatten: input must have rank >= 1, got ", shape_str(s));
-  return reshape(x, {s[0], s[0] == 0 ? 0 : numel(s) / s[0]});
+  // (N, d1*d2*...) also for N = 0 (as PyTorch: (0, 3, 4) -> (0, 12)); the product is checked.
+  std::size_t features = 1;
+  for (std::size_t i = 1; i < s.size(); ++i) features = detail::checked_product("flatten", "the features", {features, s[i]});
+  return reshape(x, {s[0], features});
 }
 
 Variable sum(const Variable& x) {
   require_defined("sum", {&x});
   double total = 0.0;
   for (float v : x.value()) total += v;
-  return record_op("sum", full<float>({}, static_cast<float>(total)), {x}, /*saved=*/{}, [x](const Tensor& dout) mutable {
-    x.add_grad(full(x.shape(), dout()), "sum");
+  return record_op("sum", full<float>({}, static_cast<float>(total), "sum"), {x}, /*saved=*/{}, [x](const Tensor& dout) mutable {
+    x.add_grad(full(x.shape(), dout(), "sum"), "sum");
   });
 }
 
@@ -148,7 +173,7 @@ Variable mean(const Variable& x) {
 Variable relu(const Variable& x) {
   require_defined("relu", {&x});
   const Tensor& xv = x.value();
-  Tensor value = empty(x.shape());
+  Tensor value = empty(x.shape(), "relu");
   const float* src = xv.data();
   float* dst = value.data();
   const std::ptrdiff_t count = static_cast<std::ptrdiff_t>(xv.size());

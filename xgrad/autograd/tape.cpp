@@ -103,7 +103,7 @@ void Tape::backward(const Variable& output, const Tensor* seed, bool retain_tape
     node.output->grad = Tensor();
   }
   if (seed == nullptr) {
-    output.add_grad(full(output.shape(), 1.0f), "backward");
+    output.add_grad(full(output.shape(), 1.0f, "backward"), "backward");
   } else {
     output.add_grad(*seed, "backward");
   }
@@ -112,14 +112,18 @@ void Tape::backward(const Variable& output, const Tensor* seed, bool retain_tape
     if (!it->output->has_grad) continue;
     check_saved(*it);
     running_ = it->op;
-    if (it->profile_id >= 0) {
-      const auto start = std::chrono::steady_clock::now();
-      it->backward(it->output->grad);
-      ProfileScope::add_backward(it->profile_id,
-                                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    } else {
-      it->backward(it->output->grad);
-    }
+    // A closure's failed allocation (its gradient buffers, workspace) is an AllocationError
+    // naming the op.
+    detail::naming_allocation_failure(it->op, [&] {
+      if (it->profile_id >= 0) {
+        const auto start = std::chrono::steady_clock::now();
+        it->backward(it->output->grad);
+        ProfileScope::add_backward(it->profile_id,
+                                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      } else {
+        it->backward(it->output->grad);
+      }
+    });
     // An op output's gradient is spent once its node has run; free it now to keep the
     // peak memory of backward low (kept when the tape is retained for another pass).
     if (!retain_tape && it->output != output.impl()) {

@@ -1,11 +1,14 @@
 #include <xgrad/core/blas.hpp>
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 
 #include <omp.h>
 
 #include <xtensor-blas/xblas.hpp>
 
+#include <xgrad/core/tensor.hpp>
 #include <xgrad/core/threading.hpp>
 
 namespace xgrad {
@@ -16,6 +19,9 @@ namespace {
 constexpr std::size_t kSplitWork = std::size_t{1} << 18;
 constexpr std::size_t kColumnBlock = 256;  // columns of C per block when splitting n
 constexpr std::size_t kRowBlock = 64;      // rows of C per block when splitting m
+
+static_assert(kMaxGemmSize <= static_cast<std::size_t>(std::numeric_limits<xt::blas_index_t>::max()),
+              "kMaxGemmSize must fit BLAS's index type");
 
 }  // namespace
 
@@ -39,9 +45,18 @@ void gemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::
 
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
           const float* b, float beta, float* c) {
+  if (m == 0 || n == 0) return;
+  if (k > 0) {  // a product that calls BLAS
+    detail::checked_product("gemm", "m", {m}, kMaxGemmSize);
+    detail::checked_product("gemm", "n", {n}, kMaxGemmSize);
+    detail::checked_product("gemm", "k", {k}, kMaxGemmSize);
+  }
   const std::size_t lda = trans_a ? m : k, ldb = trans_b ? k : n, ldc = n;
-  const bool split_columns = m * n * k >= kSplitWork && n >= 2 * kColumnBlock && n >= m;
-  const bool split_rows = !split_columns && m * n * k >= kSplitWork && m >= 2 * kRowBlock;
+  // m * n * k, saturated (it can pass 2^64 for sizes below 2^31 each).
+  std::size_t work = 0;
+  if (__builtin_mul_overflow(m, n, &work) || __builtin_mul_overflow(work, k, &work)) work = SIZE_MAX;
+  const bool split_columns = work >= kSplitWork && n >= 2 * kColumnBlock && n >= m;
+  const bool split_rows = !split_columns && work >= kSplitWork && m >= 2 * kRowBlock;
   if (!split_columns && !split_rows) {
     gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;

@@ -15,16 +15,25 @@
 // - gemm_serial: exactly one BLAS call on the calling thread, on operands inside larger
 //   buffers. For kernels that cut their GEMMs into pieces themselves and run the pieces in their
 //   own OpenMP loops (conv2d); safe to call from several threads at once.
+#include <climits>
 #include <cstddef>
 
 namespace xgrad {
 
+// The largest m, n, k or leading dimension a BLAS call takes (OpenBLAS's LP64 interface counts
+// in int). Layers and ops check their GEMM sizes against it at entry (detail::checked_product);
+// gemm() checks its own.
+constexpr std::size_t kMaxGemmSize = INT_MAX;
+
 // Contiguous operands: the stored row lengths are k or m (A), n or k (B) and n (C).
+// m, n or k 0 calls no BLAS (k 0: C = beta * C); otherwise m, n or k above kMaxGemmSize throws
+// xgrad::Error naming gemm.
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
           const float* b, float beta, float* c);
 
 // lda, ldb, ldc are the distances between consecutive stored rows of A, B and C. Instantiated
-// for float and double.
+// for float and double. requires: every size at most kMaxGemmSize (unchecked: it runs inside
+// OpenMP regions, where nothing may throw). m, n or k 0 calls no BLAS.
 template <class T>
 void gemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
                  std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);

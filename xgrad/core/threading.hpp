@@ -2,7 +2,10 @@
 // Threading policy: one knob for all of xgrad's parallelism. OpenMP runs our kernels and
 // our GEMM blocks; OpenBLAS is kept single-threaded underneath (its own threading changes
 // results with the thread count). Results never depend on the thread count; only speed does.
+#include <atomic>
 #include <cstdint>
+#include <exception>
+#include <mutex>
 
 namespace xgrad {
 
@@ -29,5 +32,56 @@ int get_num_threads();
 // set_num_threads. Once OpenBLAS is at 1 it only reads the setting, so it is safe to call from
 // inside OpenMP parallel regions.
 void keep_blas_single_threaded();
+
+// An exception must not leave an OpenMP parallel region (the runtime calls std::terminate).
+// A region whose threads can throw (allocating a per-thread buffer, a check) runs the throwing
+// part through one ParallelErrors, which keeps the first exception; after the region,
+// rethrow() throws it on the calling thread:
+//   ParallelErrors errors;
+//   #pragma omp parallel
+//   {
+//     T* buffer = nullptr;
+//     errors.run([&] { buffer = thread_buffer<T>(size); });
+//   #pragma omp for
+//     for (...) {
+//       if (buffer == nullptr) continue;  // this thread failed: skip its share, reach the barrier
+//       ...
+//     }
+//   }
+//   errors.rethrow();
+// Every thread still reaches every worksharing construct and barrier (no thread may leave the
+// region early), so a failure costs no deadlock. One run() per thread or per work item, never
+// per element: a try block costs nothing until something throws.
+class ParallelErrors {
+ public:
+  // Runs f; keeps what it throws (the first exception of the region wins). True if f returned.
+  template <class F>
+  bool run(F&& f) noexcept {
+    try {
+      f();
+      return true;
+    } catch (...) {
+      keep(std::current_exception());
+      return false;
+    }
+  }
+  // True once any thread's run() has caught an exception.
+  bool failed() const noexcept { return failed_.load(std::memory_order_relaxed); }
+  // After the region: throws the exception kept, if any.
+  void rethrow() const {
+    if (first_) std::rethrow_exception(first_);
+  }
+
+ private:
+  void keep(std::exception_ptr e) noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!first_) first_ = std::move(e);
+    failed_.store(true, std::memory_order_relaxed);
+  }
+
+  std::mutex mutex_;
+  std::exception_ptr first_;
+  std::atomic<bool> failed_{false};
+};
 
 }  // namespace xgrad

@@ -65,7 +65,7 @@ Batch build_batch(const Settings& s, const std::vector<std::size_t>& order, std:
   batch.indices.assign(order.begin() + static_cast<std::ptrdiff_t>(begin),
                        order.begin() + static_cast<std::ptrdiff_t>(begin + count));
   batch.labels.resize(count);
-  batch.images = empty({count, s.output_shape[0], s.output_shape[1], s.output_shape[2]});
+  batch.images = empty({count, s.output_shape[0], s.output_shape[1], s.output_shape[2]}, "DataLoader");
   for (std::size_t j = 0; j < count; ++j) {
     if (stop != nullptr && stop->load(std::memory_order_relaxed)) break;
     const std::size_t index = batch.indices[j];
@@ -233,7 +233,11 @@ DataLoader::DataLoader(const Dataset& dataset, DataLoaderOptions options, std::s
   XGRAD_CHECK(input.size() == 3, "DataLoader: ", dataset.name(), "'s images must be (C, H, W), got ",
               shape_str(input));
   const Shape output = transform ? transform->output_shape(input) : input;
+  XGRAD_CHECK(output.size() == 3, "DataLoader: the transform's images must be (C, H, W), got ", shape_str(output));
   const std::size_t samples = options.sampler() ? epoch_order(dataset, options, 0).size() : dataset.size();
+  // The largest batch (B, C, H, W) of the images as transformed (B at most the samples): its
+  // element count is checked here, once, and never wraps in the batch assembly.
+  detail::checked_product("DataLoader", "a batch B x C x H x W", {std::min(B, samples), output[0], output[1], output[2]});
   const std::size_t batches = samples / B + (!options.drop_last() && samples % B != 0 ? 1 : 0);
   settings_ = std::make_shared<const Settings>(
       Settings{dataset, std::move(options), std::move(transform), input, output, samples, batches});

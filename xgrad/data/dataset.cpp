@@ -25,6 +25,7 @@ void check_index(const Dataset& data, std::size_t index) {
 TensorDataset::TensorDataset(Tensor images, std::vector<std::int64_t> labels, std::size_t classes)
     : images_(std::move(images)), labels_(std::move(labels)), classes_(classes) {
   XGRAD_CHECK(images_.dimension() == 4, "TensorDataset: images must be (N, C, H, W), got ", shape_str(images_.shape()));
+  detail::checked_elements("TensorDataset", "the images", Shape(images_.shape().begin(), images_.shape().end()));
   XGRAD_CHECK(images_.shape()[0] == labels_.size(), "TensorDataset: ", labels_.size(), " labels for images ",
               shape_str(images_.shape()));
   check_labels("TensorDataset", labels_, classes_);
@@ -36,7 +37,7 @@ Example TensorDataset::get(std::size_t index) const {
   check_index(*this, index);
   const Shape shape = image_shape();
   const std::size_t count = numel(shape);
-  Tensor image = empty(shape);
+  Tensor image = empty(shape, "TensorDataset");
   const float* src = images_.data() + index * count;
   std::copy(src, src + count, image.data());
   return {std::move(image), labels_[index]};
@@ -50,7 +51,10 @@ ImageDataset::ImageDataset(std::string name, std::vector<std::uint8_t> pixels, S
       labels_(std::move(labels)),
       classes_(classes) {
   XGRAD_CHECK(image_shape_.size() == 3, name_, ": image shape must be (C, H, W), got ", shape_str(image_shape_));
-  XGRAD_CHECK(pixels_.size() == labels_.size() * numel(image_shape_), name_, ": ", pixels_.size(), " pixels for ",
+  // The count of pixels the labels need is checked, never wrapped.
+  const std::size_t per_image = detail::checked_elements(name_.c_str(), "an image of shape", image_shape_);
+  const std::size_t needed = detail::checked_product(name_.c_str(), "the pixels of all images", {labels_.size(), per_image});
+  XGRAD_CHECK(pixels_.size() == needed, name_, ": ", pixels_.size(), " pixels for ",
               labels_.size(), " images of ", shape_str(image_shape_));
   check_labels(name_, labels_, classes_);
 }
@@ -58,7 +62,7 @@ ImageDataset::ImageDataset(std::string name, std::vector<std::uint8_t> pixels, S
 Example ImageDataset::get(std::size_t index) const {
   check_index(*this, index);
   const std::size_t count = numel(image_shape_);
-  Tensor image = empty(image_shape_);
+  Tensor image = empty(image_shape_, name_.c_str());
   const std::uint8_t* src = pixels_.data() + index * count;
   float* dst = image.data();
   for (std::size_t i = 0; i < count; ++i) dst[i] = static_cast<float>(src[i]) * (1.0f / 255.0f);

@@ -7,6 +7,7 @@
 #include <xgrad/core/error.hpp>
 #include <xgrad/core/rng.hpp>
 #include <xgrad/core/tensor.hpp>
+#include <xgrad/core/threading.hpp>
 
 namespace xgrad::data {
 
@@ -208,23 +209,31 @@ SyntheticShapes::SyntheticShapes(std::size_t samples, std::size_t side, std::siz
   XGRAD_CHECK(samples > 0, "SyntheticShapes: samples must be > 0");
   XGRAD_CHECK(classes > 0, "SyntheticShapes: classes must be > 0");
   XGRAD_CHECK(side >= 8, "SyntheticShapes: side must be >= 8, got ", side);
+  detail::checked_product("SyntheticShapes", "an image 3 x side x side", {3, side, side});
   const std::size_t plane = side * side;
   const auto total = checked_numel({samples, 3, side, side});
   XGRAD_CHECK(total.has_value(), "SyntheticShapes: ", samples, " images of 3 x ", side, " x ", side,
               " is more elements than size_t holds");
-  pixels_.resize(*total);
-  labels_.resize(samples);
   // Per-sample, per-channel sums of the decoded values for the normalisation, reduced serially
   // afterwards so the statistics do not depend on the thread count.
-  std::vector<double> sums(samples * 3), squares(samples * 3);
+  std::vector<double> sums, squares;
+  detail::naming_allocation_failure("SyntheticShapes", [&] {
+    pixels_.resize(*total);
+    labels_.resize(samples);
+    sums.resize(samples * 3);
+    squares.resize(samples * 3);
+  });
 
   const auto n = static_cast<std::ptrdiff_t>(samples);
   // Each sample is written by one thread from its own generator: results are thread-count independent.
+  ParallelErrors errors;  // each thread's image buffer may fail to allocate
 #pragma omp parallel
   {
-    std::vector<double> img(3 * plane);
+    std::vector<double> img;
+    const bool ready = errors.run([&] { img.resize(3 * plane); });
 #pragma omp for schedule(static)
     for (std::ptrdiff_t si = 0; si < n; ++si) {
+      if (!ready) continue;  // rethrown after the region
       const auto i = static_cast<std::size_t>(si);
       const std::size_t label = i % classes;
       labels_[i] = static_cast<std::int64_t>(label);
@@ -268,6 +277,7 @@ SyntheticShapes::SyntheticShapes(std::size_t samples, std::size_t side, std::siz
       }
     }
   }
+  detail::naming_allocation_failure("SyntheticShapes", [&] { errors.rethrow(); });
   const double count = static_cast<double>(samples * plane);
   for (int c = 0; c < 3; ++c) {
     double s = 0.0, q = 0.0;
@@ -285,7 +295,7 @@ SyntheticShapes::SyntheticShapes(std::size_t samples, std::size_t side, std::siz
 Example SyntheticShapes::get(std::size_t index) const {
   XGRAD_CHECK(index < size(), name(), ": index ", index, " is out of range for ", size(), " examples");
   const std::size_t plane = side_ * side_;
-  Tensor image = empty({3, side_, side_});
+  Tensor image = empty({3, side_, side_}, "SyntheticShapes");
   const std::uint8_t* src = pixels_.data() + index * 3 * plane;
   float* dst = image.data();
   for (std::size_t c = 0; c < 3; ++c) {

@@ -79,8 +79,13 @@ RandomCrop::RandomCrop(std::size_t size, std::size_t padding) : size_(size), pad
 
 Shape RandomCrop::output_shape(const Shape& input) const {
   check_image(*this, input);
-  XGRAD_CHECK(size_ <= input[1] + 2 * padding_ && size_ <= input[2] + 2 * padding_, repr(), ": a ", size_, " x ",
+  const std::string who = repr();
+  // The padded image and the crop are checked, never wrapped.
+  const std::size_t Hp = detail::checked_sum(who.c_str(), "the padded height H + 2 * padding", {input[1], padding_, padding_});
+  const std::size_t Wp = detail::checked_sum(who.c_str(), "the padded width W + 2 * padding", {input[2], padding_, padding_});
+  XGRAD_CHECK(size_ <= Hp && size_ <= Wp, who, ": a ", size_, " x ",
               size_, " window does not fit an image ", shape_str(input), " padded by ", padding_);
+  detail::checked_elements(who.c_str(), "the crop", {input[0], size_, size_});
   return {input[0], size_, size_};
 }
 
@@ -90,7 +95,7 @@ void RandomCrop::apply(Tensor& image, Rng& rng) const {
   const std::size_t C = in[0], H = in[1], W = in[2], S = size_, P = padding_;
   // The window's top-left corner in padded coordinates, in [0, H + 2P - S] x [0, W + 2P - S].
   const std::size_t top = rng.below(H + 2 * P - S + 1), left = rng.below(W + 2 * P - S + 1);
-  Tensor cropped = zeros(out);
+  Tensor cropped = zeros(out, "RandomCrop");
   const float* x = image.data();
   float* y = cropped.data();
   // Output row r reads input row top + r - P, columns [left - P, left - P + S) clipped to [0, W).

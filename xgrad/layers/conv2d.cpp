@@ -58,10 +58,19 @@ struct PartialTag {};  // the weight gradient's partial products, one per (group
 struct PlaneTag {};    // a zero-padded (image, channel) plane
 struct PanelTag {};    // a GEMM output panel (forward) or column-gradient panel (backward)
 struct ColsTag {};     // the columns of one panel (forward) or chunk (weight gradient)
+// Runs inside OpenMP regions: call it through a ParallelErrors (it throws an AllocationError
+// when the memory cannot be had).
 template <class T, class Tag>
 T* thread_buffer(std::size_t size) {
   thread_local std::vector<T> buffer;
-  if (buffer.size() < size) buffer.resize(size);
+  if (buffer.size() < size) {
+    try {
+      buffer.resize(size);
+    } catch (const std::exception& e) {
+      throw AllocationError(cat("Conv2d: out of memory: cannot allocate a per-thread buffer of ", size,
+                                " elements (", e.what(), ")"));
+    }
+  }
   return buffer.data();
 }
 
@@ -89,11 +98,18 @@ Conv2dGeometry Conv2dGeometry::make(const char* who, const Shape& input, std::si
   XGRAD_CHECK(input.size() == 4, who, ": expected input (N, C, H, W) of rank 4, got ", shape_str(input));
   XGRAD_CHECK(input[1] == in_channels, who, ": input has ", input[1], " channels, expected in_channels = ",
         in_channels, " (input ", shape_str(input), ")");
-  XGRAD_CHECK(input[0] >= 1 && input[2] >= 1 && input[3] >= 1, who, ": input sizes must be >= 1, got ",
-        shape_str(input));
-  XGRAD_CHECK(kernel_size <= input[2] + 2 * padding && kernel_size <= input[3] + 2 * padding, who,
+  // An empty batch is an empty output, as in PyTorch; the other sizes must be >= 1.
+  XGRAD_CHECK(input[2] >= 1 && input[3] >= 1, who, ": input sizes other than the batch must be >= 1, got ",
+              shape_str(input));
+  // Every size below is checked, never wrapped: the padded input, the output and the buffers
+  // the kernels index in Index (int64), and the GEMM sizes (int).
+  const std::size_t Hp = detail::checked_sum(who, "the padded height H + 2 * padding", {input[2], padding, padding});
+  const std::size_t Wp = detail::checked_sum(who, "the padded width W + 2 * padding", {input[3], padding, padding});
+  XGRAD_CHECK(kernel_size <= Hp && kernel_size <= Wp, who,
         ": kernel_size ", kernel_size, " is larger than the padded input (input ", shape_str(input),
         ", padding ", padding, ")");
+  detail::checked_product(who, "stride", {stride});
+  detail::checked_product(who, "the padded plane (H + 2P) x (W + 2P)", {Hp, Wp});
   Conv2dGeometry g;
   g.N = input[0];
   g.C = input[1];
@@ -104,8 +120,17 @@ Conv2dGeometry Conv2dGeometry::make(const char* who, const Shape& input, std::si
   g.S = stride;
   g.P = padding;
   g.G = groups;
-  g.OH = (g.H + 2 * g.P - g.K) / g.S + 1;
-  g.OW = (g.W + 2 * g.P - g.K) / g.S + 1;
+  g.OH = (Hp - g.K) / g.S + 1;  // K <= Hp: no underflow
+  g.OW = (Wp - g.K) / g.S + 1;
+  detail::checked_product(who, "the output N x O x OH x OW", {g.N, g.O, g.OH, g.OW});
+  detail::checked_product(who, "the column count N x OH x OW", {g.N, g.OH, g.OW}, kMaxGemmSize);
+  detail::checked_product(who, "a group's column rows C/G x K x K", {g.Cg(), g.K, g.K}, kMaxGemmSize);
+  detail::checked_product(who, "out_channels / groups", {g.Og()}, kMaxGemmSize);
+  detail::checked_product(who, "the column matrix C x K x K x N x OH x OW", {g.C, g.K, g.K, g.N, g.OH, g.OW});
+  detail::checked_product(who, "the weight gradient's partial sums 8 x O x C/G x K x K", {8, g.O, g.Cg(), g.K, g.K});
+  // The kernels' work counts (the OpenMP size tests) in Index.
+  detail::checked_product(who, "the multiply-adds O x C/G x K x K x N x OH x OW",
+                          {g.O, g.Cg(), g.K, g.K, g.N, g.OH, g.OW}, static_cast<std::size_t>(INT64_MAX));
   return g;
 }
 
@@ -191,18 +216,23 @@ template <class T>
 void im2col(const T* x, T* cols, const Conv2dGeometry& g) {
   const Index N = g.N, C = g.C, K = g.K, L = static_cast<Index>(g.L()), PP = g.OH * g.OW;
   const Index planes = (g.H + 2 * g.P) * (g.W + 2 * g.P);
+  if (L == 0) return;
+  ParallelErrors errors;
   // One (n, c) plane per iteration: rows (c, kh, kw), columns of image n.
 #pragma omp parallel if (C * K * K * L >= kParallelElements)
   {
-    T* padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
-    std::fill(padded, padded + planes, T(0));
+    T* padded = nullptr;
+    errors.run([&] { padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes)); });
+    if (padded != nullptr) std::fill(padded, padded + planes, T(0));
 #pragma omp for collapse(2) schedule(static)
     for (Index n = 0; n < N; ++n) {
       for (Index c = 0; c < C; ++c) {
+        if (padded == nullptr) continue;  // this thread's buffer failed: rethrown below
         im2col_plane(x + (n * C + c) * g.H * g.W, cols + c * K * K * L + n * PP, L, padded, g);
       }
     }
   }
+  errors.rethrow();
 }
 
 template <class T>
@@ -210,25 +240,32 @@ void col2im_add(const T* dcols, T* dx, std::size_t group, const Conv2dGeometry& 
   const Index N = g.N, C = g.C, K = g.K, L = static_cast<Index>(g.L()), PP = g.OH * g.OW;
   const Index Cg = C / static_cast<Index>(g.G), grp = static_cast<Index>(group);
   const Index planes = (g.H + 2 * g.P) * (g.W + 2 * g.P);
+  if (L == 0) return;
+  ParallelErrors errors;
   // One (n, c) plane of dx per iteration: no two threads add into the same element.
 #pragma omp parallel if (Cg * K * K * L >= kParallelElements)
   {
-    T* padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
+    T* padded = nullptr;
+    errors.run([&] { padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes)); });
 #pragma omp for collapse(2) schedule(static)
     for (Index n = 0; n < N; ++n) {
       for (Index cg = 0; cg < Cg; ++cg) {
+        if (padded == nullptr) continue;  // this thread's buffer failed: rethrown below
         col2im_plane(dcols + cg * K * K * L + n * PP, L, dx + (n * C + grp * Cg + cg) * g.H * g.W, padded, g);
       }
     }
   }
+  errors.rethrow();
 }
 
 template <class T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dGeometry& g) {
   const Index N = g.N, O = g.O, PP = g.OH * g.OW, L = static_cast<Index>(g.L());
   const Index R = static_cast<Index>(g.R()), Og = static_cast<Index>(g.Og());
+  if (L == 0) return;  // an empty batch
   const Index per = images_per_panel(g), panels = (N + per - 1) / per;
   const Index planes = (g.H + 2 * g.P) * (g.W + 2 * g.P);
+  ParallelErrors errors;
   // One (group, panel of whole images) per iteration, fused while its data is in cache:
   //   cols (R, width) = im2col of the panel's images, channels of the group
   //   out (Og, width) = w_g (Og, R) x cols
@@ -236,13 +273,17 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dGeomet
   // Iterations write disjoint parts of y; nothing else is kept (the backward rebuilds columns).
 #pragma omp parallel if (Og * L * R >= kParallelMacs)
   {
-    T* padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
-    std::fill(padded, padded + planes, T(0));
-    T* out = thread_buffer<T, PanelTag>(static_cast<std::size_t>(Og * per * PP));  // (Og, width)
-    T* cols = thread_buffer<T, ColsTag>(static_cast<std::size_t>(R * per * PP));  // (R, width)
+    T *padded = nullptr, *out = nullptr, *cols = nullptr;
+    const bool ready = errors.run([&] {
+      padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
+      std::fill(padded, padded + planes, T(0));
+      out = thread_buffer<T, PanelTag>(static_cast<std::size_t>(Og * per * PP));  // (Og, width)
+      cols = thread_buffer<T, ColsTag>(static_cast<std::size_t>(R * per * PP));  // (R, width)
+    });
 #pragma omp for collapse(2) schedule(static)
     for (Index grp = 0; grp < static_cast<Index>(g.G); ++grp) {
       for (Index panel = 0; panel < panels; ++panel) {
+        if (!ready) continue;  // this thread's buffers failed: rethrown below
         const Index n0 = panel * per, n1 = std::min(N, n0 + per), width = (n1 - n0) * PP;
         im2col_images(x, cols, grp, n0, n1, padded, g);
         gemm_serial(false, false, Og, width, R, T(1), w + grp * Og * R, R, cols, width, T(0), out, width);
@@ -258,6 +299,7 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dGeomet
       }
     }
   }
+  errors.rethrow();
 }
 
 template <class T>
@@ -265,6 +307,7 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
   const Index N = g.N, C = g.C, O = g.O, K = g.K, PP = g.OH * g.OW, L = static_cast<Index>(g.L());
   const Index R = static_cast<Index>(g.R()), Og = static_cast<Index>(g.Og()), Cg = C / static_cast<Index>(g.G);
   const Index G = static_cast<Index>(g.G);
+  if (L == 0) return;  // an empty batch: nothing to add
   // scratch (O, N, OH*OW) = dy (N, O, OH*OW) regrouped by channel; db (O) += its row sums (in
   // double). Each channel's row is written and summed by one thread.
 #pragma omp parallel for schedule(static) if (N * O * PP >= kParallelElements)
@@ -286,22 +329,31 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
     const Index per = images_per_chunk(g), chunks = (N + per - 1) / per;
     const Index planes = (g.H + 2 * g.P) * (g.W + 2 * g.P);
     T* partial = thread_buffer<T, PartialTag>(static_cast<std::size_t>(G * chunks * Og * R));  // (G, chunks, R, Og)
+    ParallelErrors errors;
 #pragma omp parallel if (Og * L * R * G >= kParallelMacs)
     {
-      T* padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
-      std::fill(padded, padded + planes, T(0));
-      T* cols = thread_buffer<T, ColsTag>(static_cast<std::size_t>(R * per * PP));  // (R, width)
+      T *padded = nullptr, *cols = nullptr;
+      const bool ready = errors.run([&] {
+        padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
+        std::fill(padded, padded + planes, T(0));
+        cols = thread_buffer<T, ColsTag>(static_cast<std::size_t>(R * per * PP));  // (R, width)
+      });
 #pragma omp for collapse(2) schedule(static)
       for (Index grp = 0; grp < G; ++grp) {
         for (Index i = 0; i < chunks; ++i) {
+          if (!ready) continue;  // this thread's buffers failed: rethrown below
           const Index n0 = i * per, n1 = std::min(N, n0 + per), width = (n1 - n0) * PP;
           im2col_images(x, cols, grp, n0, n1, padded, g);
           gemm_serial(false, true, R, Og, width, T(1), cols, width, scratch + grp * Og * L + n0 * PP, L, T(0),
                       partial + (grp * chunks + i) * R * Og, Og);
         }
       }
+      // After the barrier ending the loop above, every thread sees whether any failed: the
+      // partial products are then incomplete, and dw is left as it was.
+      const bool complete = !errors.failed();
 #pragma omp for schedule(static)
       for (Index j = 0; j < G * Og * R; ++j) {
+        if (!complete) continue;
         const Index grp = j / (Og * R), o = j / R % Og, r = j % R;
         const T* p = partial + grp * chunks * R * Og + r * Og + o;  // element (o, r) in chunk 0
         T total = p[0];
@@ -309,6 +361,7 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
         dw[j] += total;
       }
     }
+    errors.rethrow();
   }
   if (dx == nullptr) return;
   // One (group, panel of whole images) per iteration, fused while in cache:
@@ -317,13 +370,18 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
   // Iterations add into disjoint (n, c) planes of dx.
   const Index per = images_per_panel(g), panels = (N + per - 1) / per;
   const Index planes = (g.H + 2 * g.P) * (g.W + 2 * g.P);
+  ParallelErrors errors;
 #pragma omp parallel if (Og * L * R >= kParallelMacs)
   {
-    T* padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
-    T* dcols = thread_buffer<T, PanelTag>(static_cast<std::size_t>(R * per * PP));  // (R, width)
+    T *padded = nullptr, *dcols = nullptr;
+    const bool ready = errors.run([&] {
+      padded = thread_buffer<T, PlaneTag>(static_cast<std::size_t>(planes));
+      dcols = thread_buffer<T, PanelTag>(static_cast<std::size_t>(R * per * PP));  // (R, width)
+    });
 #pragma omp for collapse(2) schedule(static)
     for (Index grp = 0; grp < static_cast<Index>(g.G); ++grp) {
       for (Index panel = 0; panel < panels; ++panel) {
+        if (!ready) continue;  // this thread's buffers failed: rethrown below
         const Index n0 = panel * per, n1 = std::min(N, n0 + per), width = (n1 - n0) * PP;
         gemm_serial(true, false, R, width, Og, T(1), w + grp * Og * R, R, scratch + grp * Og * L + n0 * PP, L, T(0),
                     dcols, width);
@@ -336,6 +394,7 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
       }
     }
   }
+  errors.rethrow();
 }
 
 template void im2col<float>(const float*, float*, const Conv2dGeometry&);
@@ -364,12 +423,13 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
   XGRAD_CHECK(groups >= 1, "Conv2d: groups must be >= 1, got ", groups);
   XGRAD_CHECK(!bias.defined() || bias.shape() == Shape{ws[0]}, "Conv2d: bias must be (", ws[0],
               ") for a weight ", shape_str(ws), ", got ", shape_str(bias.shape()));
-  const Conv2dGeometry g = Conv2dGeometry::make("Conv2d", x.shape(), ws[1] * groups, ws[0], ws[2], options.stride(),
+  const std::size_t in_channels = detail::checked_product("Conv2d", "in_channels (the weight's C/G x groups)", {ws[1], groups});
+  const Conv2dGeometry g = Conv2dGeometry::make("Conv2d", x.shape(), in_channels, ws[0], ws[2], options.stride(),
                                                 options.padding(), groups);
   Conv2dWorkspace fresh;
   Conv2dWorkspace& work = workspace != nullptr ? *workspace : fresh;
   if (work.scratch == nullptr) work.scratch = std::make_shared<Tensor>();
-  Tensor y = empty(g.output_shape());
+  Tensor y = empty(g.output_shape(), "Conv2d");
   kernels::conv2d_forward<float>(x.value().data(), weight.value().data(),
                                  bias.defined() ? bias.value().data() : nullptr, y.data(), g);
   // The backward rebuilds the columns from x's value for dw, chunk by chunk, instead of keeping
@@ -391,13 +451,18 @@ Conv2d::Conv2d(const Conv2dOptions& options, Rng& rng) : options_(options) {
   check_args(repr().c_str(), options.in_channels(), options.out_channels(), options.kernel_size(), options.stride(),
              options.groups());
   const std::size_t in = options.in_channels(), out = options.out_channels(), k = options.kernel_size();
-  const std::size_t fan = in / options.groups() * k * k;
+  const std::string who = repr();
+  // fan_in = Cg*K*K >= 1 (check_args): the bound is finite.
+  const std::size_t fan = detail::checked_product(who.c_str(), "a group's column rows C/G x K x K",
+                                                  {in / options.groups(), k, k}, kMaxGemmSize);
+  detail::checked_product(who.c_str(), "out_channels / groups", {out / options.groups()}, kMaxGemmSize);
+  detail::checked_product(who.c_str(), "the weight O x C/G x K x K", {out, in / options.groups(), k, k});
   const double bound = 1.0 / std::sqrt(static_cast<double>(fan));
-  Tensor w = empty({out, in / options.groups(), k, k});
+  Tensor w = empty({out, in / options.groups(), k, k}, who.c_str());
   rng.fill_uniform(w, -bound, bound);
   weight_ = register_parameter("weight", Variable(std::move(w)));
   if (options.bias()) {
-    Tensor b = empty({out});
+    Tensor b = empty({out}, who.c_str());
     rng.fill_uniform(b, -bound, bound);
     bias_ = register_parameter("bias", Variable(std::move(b)));
   }

@@ -27,8 +27,10 @@ struct Conv2dGeometry {
   std::size_t OH = 0, OW = 0;
 
   // Throws xgrad::Error naming `who`, the argument and the shapes when: the input is not 4-D,
-  // its channels differ from in_channels, a size is zero, stride is 0, groups does not divide
-  // the channels, or the kernel is larger than the padded input.
+  // its channels differ from in_channels, its height or width is zero, stride is 0, groups does
+  // not divide the channels, the kernel is larger than the padded input, or a size would
+  // overflow (the padded input, the output, the columns: more than kMaxElements; the GEMM
+  // sizes L and R: more than kMaxGemmSize). An empty batch (N = 0) is valid: an empty output.
   static Conv2dGeometry make(const char* who, const Shape& input, std::size_t in_channels,
                              std::size_t out_channels, std::size_t kernel_size, std::size_t stride,
                              std::size_t padding, std::size_t groups);

@@ -33,6 +33,8 @@ void validate_cross_entropy(const Shape& logits_shape, const std::vector<std::in
   XGRAD_CHECK(logits_shape.size() == 2, "CrossEntropyLoss: expected logits (N, K) of rank 2, got ",
         shape_str(logits_shape));
   const std::size_t N = logits_shape[0], K = logits_shape[1];
+  // The kernels index rows in Index: N * K must not wrap (the shape need not be a tensor's).
+  detail::checked_elements("CrossEntropyLoss", "the logits", logits_shape);
   XGRAD_CHECK(N >= 1, "CrossEntropyLoss: empty batch, logits are ", shape_str(logits_shape));
   XGRAD_CHECK(K >= 1, "CrossEntropyLoss: no classes, logits are ", shape_str(logits_shape));
   XGRAD_CHECK(labels.size() == N, "CrossEntropyLoss: got ", labels.size(), " labels for logits ",
@@ -45,7 +47,8 @@ void validate_cross_entropy(const Shape& logits_shape, const std::vector<std::in
 
 template <class T>
 T cross_entropy_forward(const T* logits, const std::int64_t* labels, std::size_t N, std::size_t K) {
-  std::vector<double> row_loss(N);  // (N)
+  std::vector<double> row_loss;  // (N)
+  detail::naming_allocation_failure("CrossEntropyLoss", [&] { row_loss.resize(N); });
   const Index n_rows = static_cast<Index>(N);
 #pragma omp parallel for schedule(static) if (static_cast<Index>(N * K) >= kParallelElements)
   for (Index n = 0; n < n_rows; ++n) {
@@ -104,7 +107,7 @@ Variable cross_entropy(const Variable& logits, const std::vector<std::int64_t>& 
     }
     throw Error(cat("CrossEntropyLoss: the loss is non-finite (", loss, ") for finite logits ", shape_str(s)));
   }
-  return record_op("CrossEntropyLoss", full<float>({}, loss), {logits}, [logits, labels, N, K](const Tensor& dout) mutable {
+  return record_op("CrossEntropyLoss", full<float>({}, loss, "CrossEntropyLoss"), {logits}, [logits, labels, N, K](const Tensor& dout) mutable {
     kernels::cross_entropy_backward<float>(logits.value().data(), labels.data(), dout(), logits.grad_buffer().data(), N,
                                            K);
   });

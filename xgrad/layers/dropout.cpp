@@ -78,7 +78,7 @@ Variable dropout(const Variable& x, const DropoutMask& mask, bool training) {
   XGRAD_CHECK(x.defined(), "Dropout: undefined input");
   XGRAD_CHECK(std::isfinite(mask.p) && mask.p >= 0.0 && mask.p < 1.0, "Dropout: p must be in [0, 1), got ", mask.p);
   if (!training || mask.p == 0.0) return x;
-  Tensor y = empty(x.shape());
+  Tensor y = empty(x.shape(), "Dropout");
   kernels::dropout_forward<float>(x.value().data(), y.data(), y.size(), mask);
   // Nothing saved: backward regenerates the mask from (seed, call).
   return record_op("Dropout", std::move(y), {x}, /*saved=*/{}, [x, mask](const Tensor& dy) mutable {

@@ -133,10 +133,16 @@ std::string Layer::repr() const {
   return colon == std::string::npos ? name : name.substr(colon + 2);
 }
 
+Variable Layer::operator()(const Variable& x) {
+  // repr() is built only when an allocation failed.
+  return detail::naming_allocation_failure([this] { return repr(); }, [&] { return forward(x); });
+}
+
 void Layer::rethrow_naming_layer(const Error& e, const char* op) const {
   std::string message = e.what();
   const std::string prefix = std::string(op) + ": ";
   if (message.compare(0, prefix.size(), prefix) == 0) message.erase(0, prefix.size());
+  if (dynamic_cast<const AllocationError*>(&e) != nullptr) throw AllocationError(repr() + ": " + message);
   throw Error(repr() + ": " + message);
 }
 
@@ -177,13 +183,13 @@ Layer& Sequential::operator[](std::size_t i) {
 Variable Sequential::forward(const Variable& x) {
   Variable h = x;
   if (!profiling()) {
-    for (auto& layer : layers_) h = layer->forward(h);
+    for (auto& layer : layers_) h = (*layer)(h);
     return h;
   }
   const auto children = named_children();
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     ProfileScope scope(children[i].name + " " + layers_[i]->repr());
-    h = layers_[i]->forward(h);
+    h = (*layers_[i])(h);
   }
   return h;
 }

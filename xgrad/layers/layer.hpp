@@ -50,7 +50,10 @@ class Layer {
   Layer& operator=(const Layer&) = delete;
 
   virtual Variable forward(const Variable& x) = 0;
-  Variable operator()(const Variable& x) { return forward(x); }
+  // forward(x), the one boundary where a failed allocation becomes an AllocationError (an
+  // xgrad::Error) naming the layer: no std::bad_alloc or std::length_error leaves a layer's
+  // call. Sequential calls its layers through it.
+  Variable operator()(const Variable& x);
 
   // Registration. Each name must be non-empty, free of '.', and unique among this layer's
   // parameters, buffers and children; else xgrad::Error naming the layer and the name.

@@ -19,7 +19,13 @@ Variable linear(const Variable& x, const Variable& weight, const Variable& bias)
               ", got ", shape_str(s));
   XGRAD_CHECK(!bias.defined() || bias.shape() == Shape{out}, "Linear: bias must be (", out, ") for a weight ",
               shape_str(ws), ", got ", shape_str(bias.shape()));
-  Tensor y = empty({n, out});
+  // The GEMMs' sizes in BLAS's int; the output's element count (N may be 0: an empty output).
+  if (n > 0) {
+    detail::checked_product("Linear", "the batch size N", {n}, kMaxGemmSize);
+    detail::checked_product("Linear", "in_features", {in}, kMaxGemmSize);
+    detail::checked_product("Linear", "out_features", {out}, kMaxGemmSize);
+  }
+  Tensor y = empty({n, out}, "Linear");
   gemm(false, true, n, out, in, 1.0f, x.value().data(), weight.value().data(), 0.0f, y.data());
   if (bias.defined()) {
     const float* b = bias.value().data();
@@ -48,12 +54,16 @@ Linear::Linear(std::size_t in_features, std::size_t out_features, bool bias, Rng
     : in_(in_features), out_(out_features) {
   XGRAD_CHECK(in_features >= 1 && out_features >= 1, "Linear: in_features and out_features must be >= 1, got ",
               in_features, " and ", out_features);
+  // Checked before allocating: the weight's element count and the GEMM sizes (BLAS's int).
+  detail::checked_product("Linear", "in_features", {in_features}, kMaxGemmSize);
+  detail::checked_product("Linear", "out_features", {out_features}, kMaxGemmSize);
+  detail::checked_product("Linear", "the weight out_features x in_features", {out_features, in_features});
   const double bound = 1.0 / std::sqrt(static_cast<double>(in_features));
-  Tensor w = empty({out_, in_});
+  Tensor w = empty({out_, in_}, "Linear");
   rng.fill_uniform(w, -bound, bound);
   weight_ = register_parameter("weight", Variable(std::move(w)));
   if (bias) {
-    Tensor b = empty({out_});
+    Tensor b = empty({out_}, "Linear");
     rng.fill_uniform(b, -bound, bound);
     bias_ = register_parameter("bias", Variable(std::move(b)));
   }

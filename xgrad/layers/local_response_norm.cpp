@@ -39,13 +39,16 @@ void validate_lrn_input(const LrnOptions& o, const std::vector<std::size_t>& sha
     XGRAD_CHECK(shape.size() >= 3, kLayer, ": input must have rank >= 3 (N, C, *), got ",
           shape_str(shape));
   }
+  // The kernels take the shape as given (it need not be a tensor's): its element count, and
+  // with it every offset they compute in Index, must not wrap.
+  detail::checked_elements(kLayer, "the input", shape);
 }
 
 template <class T>
 xt::xarray<T> local_response_norm(const xt::xarray<T>& x, const LrnOptions& o) {
   const Shape shape(x.shape().begin(), x.shape().end());
   validate_lrn_input(o, shape);
-  xt::xarray<T> y = xt::xarray<T>::from_shape(shape);
+  xt::xarray<T> y = empty<T>(shape, kLayer);
   lrn_forward(x.data(), y.data(), shape, o);
   return y;
 }
@@ -58,7 +61,7 @@ xt::xarray<T> local_response_norm_backward(const xt::xarray<T>& x, const xt::xar
   validate_lrn_input(o, shape);
   XGRAD_CHECK(dy_shape == shape, kLayer, ": dy must have the input's shape ", shape_str(shape),
         ", got ", shape_str(dy_shape));
-  xt::xarray<T> dx = xt::xarray<T>::from_shape(shape);
+  xt::xarray<T> dx = empty<T>(shape, kLayer);
   lrn_backward(x.data(), dy.data(), dx.data(), shape, o, /*accumulate=*/false);
   return dx;
 }
@@ -69,7 +72,7 @@ Variable local_response_norm(const Variable& x, const LrnOptions& options) {
   XGRAD_CHECK(x.defined(), kLayer, ": undefined input");
   const Shape shape = x.shape();
   validate_lrn_input(options, shape);
-  Tensor y = empty(shape);
+  Tensor y = empty(shape, kLayer);
   lrn_forward(x.value().data(), y.data(), shape, options);
   // Captures only the input handle: s is recomputed from x in the backward.
   return record_op(kLayer, std::move(y), {x}, [x, shape, options](const Tensor& dy) mutable {

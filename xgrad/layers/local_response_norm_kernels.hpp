@@ -34,10 +34,12 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include <xgrad/core/threading.hpp>
 #include <xgrad/layers/local_response_norm.hpp>
 
 namespace xgrad {
@@ -104,6 +106,8 @@ void forward_impl(const T* x, T* y, const Geometry& g, const LrnOptions& o) {
     const Index blocks = blocks_per_sample(g.inner);
     const Index items = g.n * blocks;
     const Window window = forward_window(o.size(), g.c);
+    // The row stacks allocate (per thread, per item): errors are carried out of the region.
+    ParallelErrors errors;
 #pragma omp parallel
     {
       RowWindowSum<T> sums;
@@ -111,27 +115,37 @@ void forward_impl(const T* x, T* y, const Geometry& g, const LrnOptions& o) {
       // Items are (sample, block of positions); each thread writes only its items' outputs.
 #pragma omp for schedule(static)
       for (Index item = 0; item < items; ++item) {
-        const BlockItem b = block_item(item, blocks, g.c, g.inner);
-        const Index offset = b.sample_offset + b.begin;
-        forward_rows(x + offset, y + offset, g.c, g.inner, b.end - b.begin, window, co, pow,
-                     filter, sums);
+        if (errors.failed()) continue;
+        errors.run([&] {
+          const BlockItem b = block_item(item, blocks, g.c, g.inner);
+          const Index offset = b.sample_offset + b.begin;
+          forward_rows(x + offset, y + offset, g.c, g.inner, b.end - b.begin, window, co, pow,
+                       filter, sums);
+        });
       }
     }
+    errors.rethrow();
   } else {
     const Index items = g.n * g.c;
     const Window window_h = forward_window(o.size(), g.h);
     const Window window_w = forward_window(o.size(), g.w);
+    ParallelErrors errors;
 #pragma omp parallel
     {
       RowWindowSum<T> sums;
-      WidthWindowSum<T> filter(g.w, window_w);
+      std::optional<WidthWindowSum<T>> filter;
+      errors.run([&] { filter.emplace(g.w, window_w); });
       // Items are (sample, channel) planes; each thread writes only its planes.
 #pragma omp for schedule(static)
       for (Index item = 0; item < items; ++item) {
-        const Index offset = item * g.inner;
-        forward_rows(x + offset, y + offset, g.h, g.w, g.w, window_h, co, pow, filter, sums);
+        if (errors.failed()) continue;
+        errors.run([&] {
+          const Index offset = item * g.inner;
+          forward_rows(x + offset, y + offset, g.h, g.w, g.w, window_h, co, pow, *filter, sums);
+        });
       }
     }
+    errors.rethrow();
   }
 }
 
@@ -150,6 +164,7 @@ void backward_impl(const T* x, const T* dy, T* dx, const Geometry& g, const LrnO
     const Index items = g.n * blocks;
     const Window window = forward_window(o.size(), g.c);
     const Window mirrored = mirrored_window(o.size(), g.c);
+    ParallelErrors errors;
 #pragma omp parallel
     {
       RowWindowSum<T> sums_s, sums_t;
@@ -158,31 +173,43 @@ void backward_impl(const T* x, const T* dy, T* dx, const Geometry& g, const LrnO
       // Items are (sample, block of positions); each thread writes only its items' outputs.
 #pragma omp for schedule(static)
       for (Index item = 0; item < items; ++item) {
-        const BlockItem b = block_item(item, blocks, g.c, g.inner);
-        const Index offset = b.sample_offset + b.begin;
-        backward_rows(x + offset, dy + offset, dx + offset, g.c, g.inner, b.end - b.begin,
-                      window, mirrored, co, pow, filter_s, filter_t, sums_s, sums_t, ring,
-                      accumulate);
+        if (errors.failed()) continue;
+        errors.run([&] {
+          const BlockItem b = block_item(item, blocks, g.c, g.inner);
+          const Index offset = b.sample_offset + b.begin;
+          backward_rows(x + offset, dy + offset, dx + offset, g.c, g.inner, b.end - b.begin,
+                        window, mirrored, co, pow, filter_s, filter_t, sums_s, sums_t, ring,
+                        accumulate);
+        });
       }
     }
+    errors.rethrow();
   } else {
     const Index items = g.n * g.c;
     const Window window_h = forward_window(o.size(), g.h);
     const Window mirrored_h = mirrored_window(o.size(), g.h);
+    ParallelErrors errors;
 #pragma omp parallel
     {
       RowWindowSum<T> sums_s, sums_t;
       AlignedVector<T> ring;
-      WidthWindowSum<T> filter_s(g.w, forward_window(o.size(), g.w));
-      WidthWindowSum<T> filter_t(g.w, mirrored_window(o.size(), g.w));
+      std::optional<WidthWindowSum<T>> filter_s, filter_t;
+      errors.run([&] {
+        filter_s.emplace(g.w, forward_window(o.size(), g.w));
+        filter_t.emplace(g.w, mirrored_window(o.size(), g.w));
+      });
       // Items are (sample, channel) planes; each thread writes only its planes.
 #pragma omp for schedule(static)
       for (Index item = 0; item < items; ++item) {
-        const Index offset = item * g.inner;
-        backward_rows(x + offset, dy + offset, dx + offset, g.h, g.w, g.w, window_h, mirrored_h,
-                      co, pow, filter_s, filter_t, sums_s, sums_t, ring, accumulate);
+        if (errors.failed()) continue;
+        errors.run([&] {
+          const Index offset = item * g.inner;
+          backward_rows(x + offset, dy + offset, dx + offset, g.h, g.w, g.w, window_h, mirrored_h,
+                        co, pow, *filter_s, *filter_t, sums_s, sums_t, ring, accumulate);
+        });
       }
     }
+    errors.rethrow();
   }
 }
 

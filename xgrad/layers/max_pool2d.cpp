@@ -29,10 +29,15 @@ MaxPool2dGeometry MaxPool2dGeometry::make(const char* who, const Shape& input, s
   XGRAD_CHECK(padding <= kernel_size / 2, who, ": padding (", padding, ") must be at most half of kernel_size (",
         kernel_size, ")");
   XGRAD_CHECK(input.size() == 4, who, ": expected input (N, C, H, W) of rank 4, got ", shape_str(input));
-  XGRAD_CHECK(input[0] >= 1 && input[1] >= 1 && input[2] >= 1 && input[3] >= 1, who, ": input sizes must be >= 1, got ",
+  // An empty batch is an empty output, as in PyTorch; the other sizes must be >= 1.
+  XGRAD_CHECK(input[1] >= 1 && input[2] >= 1 && input[3] >= 1, who, ": input sizes other than the batch must be >= 1, got ",
         shape_str(input));
-  XGRAD_CHECK(kernel_size <= input[2] + 2 * padding && kernel_size <= input[3] + 2 * padding, who, ": kernel_size ",
+  // Checked, never wrapped: the padded input, the output, and the work count (in Index).
+  const std::size_t Hp = detail::checked_sum(who, "the padded height H + 2 * padding", {input[2], padding, padding});
+  const std::size_t Wp = detail::checked_sum(who, "the padded width W + 2 * padding", {input[3], padding, padding});
+  XGRAD_CHECK(kernel_size <= Hp && kernel_size <= Wp, who, ": kernel_size ",
         kernel_size, " is larger than the padded input (input ", shape_str(input), ", padding ", padding, ")");
+  detail::checked_product(who, "stride", {stride});
   XGRAD_CHECK(input[2] * input[3] <= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()), who,
         ": an input plane of ", shape_str(input), " is too large for int32 argmax indices");
   MaxPool2dGeometry g;
@@ -43,8 +48,11 @@ MaxPool2dGeometry MaxPool2dGeometry::make(const char* who, const Shape& input, s
   g.K = kernel_size;
   g.S = stride;
   g.P = padding;
-  g.OH = (g.H + 2 * g.P - g.K) / g.S + 1;
-  g.OW = (g.W + 2 * g.P - g.K) / g.S + 1;
+  g.OH = (Hp - g.K) / g.S + 1;  // K <= Hp: no underflow
+  g.OW = (Wp - g.K) / g.S + 1;
+  detail::checked_product(who, "the output N x C x OH x OW", {g.N, g.C, g.OH, g.OW});
+  detail::checked_product(who, "the window reads N x C x OH x OW x K x K", {g.N, g.C, g.OH, g.OW, g.K, g.K},
+                          static_cast<std::size_t>(INT64_MAX));
   return g;
 }
 
@@ -132,9 +140,9 @@ Variable max_pool2d(const Variable& x, const MaxPool2dOptions& options, MaxPool2
   if (argmax == nullptr || argmax.use_count() > 1) argmax = std::make_shared<xt::xarray<std::int32_t>>();
   const Shape out_shape = g.output_shape();
   if (!std::equal(out_shape.begin(), out_shape.end(), argmax->shape().begin(), argmax->shape().end())) {
-    argmax->resize(out_shape);
+    detail::naming_allocation_failure("MaxPool2d", [&] { argmax->resize(out_shape); });
   }
-  Tensor y = empty(out_shape);
+  Tensor y = empty(out_shape, "MaxPool2d");
   kernels::maxpool2d_forward<float>(x.value().data(), y.data(), argmax->data(), g);
   return record_op("MaxPool2d", std::move(y), {x}, /*saved=*/{}, [x, argmax = argmax, g](const Tensor& dy) mutable {
     kernels::maxpool2d_backward<float>(dy.data(), argmax->data(), x.grad_buffer().data(), g);

@@ -23,8 +23,9 @@ struct MaxPool2dGeometry {
   std::size_t OH = 0, OW = 0;
 
   // Throws xgrad::Error naming `who`, the argument and the shape when: the input is not 4-D,
-  // a size is zero, kernel_size or stride is 0, padding > kernel_size / 2, or the kernel is
-  // larger than the padded input.
+  // a size other than the batch is zero, kernel_size or stride is 0, padding > kernel_size / 2,
+  // the kernel is larger than the padded input, or a size would overflow (the padded input,
+  // the output, the window reads). An empty batch (N = 0) is valid: an empty output.
   static MaxPool2dGeometry make(const char* who, const Shape& input, std::size_t kernel_size,
                                 std::size_t stride, std::size_t padding);
   Shape output_shape() const { return {N, C, OH, OW}; }

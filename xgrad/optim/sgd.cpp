@@ -58,7 +58,7 @@ void SGD::step() {
     const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(v.size());
     const bool first = !has_momentum_[i];
     if (mom > 0.0f && first) {
-      momentum_[i] = empty(v.shape());
+      momentum_[i] = empty(v.shape(), "SGD");
       has_momentum_[i] = true;
     }
     float* buf = mom > 0.0f ? momentum_[i].data() : nullptr;
