@@ -220,6 +220,19 @@ std::vector<Case> make_cases() {
   cases.push_back({"checkpoint missing directory", [fc] { load_checkpoint(*fc, "/nonexistent/xgrad/checkpoint"); },
                    {"/nonexistent/xgrad/checkpoint"}, fc_ok});
   cases.push_back({"npy missing file", [] { load_npy<float>("/nonexistent/xgrad/a.npy"); }, {"load_npy", "/nonexistent/xgrad/a.npy"}});
+
+  // --- LocalResponseNorm settings beyond float
+  cases.push_back({"LRN k below float", [] { LocalResponseNorm(LrnOptions(5).k(1e-60)); }, {"LocalResponseNorm", "k", "1.17549e-38", "1e-60"}, lrn_ok});
+  cases.push_back({"LRN k subnormal in float", [] { LocalResponseNorm(LrnOptions(5).k(1e-40)); }, {"LocalResponseNorm", "k", "smallest normal float", "1e-40"}, lrn_ok});
+  cases.push_back({"LRN k above float", [] { LocalResponseNorm(LrnOptions(5).k(1e39)); }, {"LocalResponseNorm", "k", "3.40282e+38", "1e+39"}, lrn_ok});
+  cases.push_back({"LRN alpha above float", [] { LocalResponseNorm(LrnOptions(5).alpha(1e39)); }, {"LocalResponseNorm", "alpha", "3.40282e+38", "1e+39"}, lrn_ok});
+  cases.push_back({"LRN beta above float", [] { LocalResponseNorm(LrnOptions(5).beta(-1e39)); }, {"LocalResponseNorm", "beta", "3.40282e+38", "-1e+39"}, lrn_ok});
+  cases.push_back({"LRN gradient coefficient above float", [] { LocalResponseNorm(LrnOptions(1).alpha(1e38).beta(10.0)); },
+                   {"LocalResponseNorm", "2 * alpha * beta / size", "3.40282e+38", "2e+39", "alpha 1e+38", "beta 10", "size 1"}, lrn_ok});
+  cases.push_back({"LRN gradient coefficient below -float", [] { LocalResponseNorm(LrnOptions(2).alpha(3e38).beta(-3.0)); },
+                   {"LocalResponseNorm", "2 * alpha * beta / size", "-9e+38", "beta -3", "size 2"}, lrn_ok});
+  cases.push_back({"LRN within-channel gradient coefficient above float", [] { LocalResponseNorm(LrnOptions(2).alpha(3e38).beta(8.0).mode(LrnMode::WithinChannel)); },
+                   {"LocalResponseNorm", "2 * alpha * beta / size^2", "1.2e+39", "alpha 3e+38", "size 2"}, lrn_ok});
   return cases;
 }
 
