@@ -275,7 +275,7 @@ void backward_column(const T* x, const T* dy, T* dx, Index channels, Index strid
   // Three stages in step, each lagging the previous: i enters the squares; j = i - kHi has its
   // whole window, so s_j, t_j and u_j are formed; c = j - kLo has all t of its mirrored window
   // [c - kHi, c + kLo], so dx_c = u_c - x_c sum(t) is written. grad_scale is in t, as
-  // t = u (x grad_scale / s) (see NegPow): no intermediate overflows where dx does not.
+  // t = u (x grad_scale / s), which keeps the intermediates near the size of dx (see NegPow).
   for (Index i = 0; i < channels + N - 1; ++i) {
     const Index j = i - kHi, c = j - kLo;
     for_each_vector<V>([&](auto v) {
