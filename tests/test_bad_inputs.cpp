@@ -577,6 +577,19 @@ std::vector<Case> make_cases() {
                      }, {"hungry_op", "out of memory"}, [] { Tape::active().clear(); }});
 #endif
   }
+
+  // --- LocalResponseNorm settings beyond float
+  cases.push_back({"LRN k below float", [] { LocalResponseNorm(LrnOptions(5).k(1e-60)); }, {"LocalResponseNorm", "k", "1.17549e-38", "1e-60"}, lrn_ok});
+  cases.push_back({"LRN k subnormal in float", [] { LocalResponseNorm(LrnOptions(5).k(1e-40)); }, {"LocalResponseNorm", "k", "smallest normal float", "1e-40"}, lrn_ok});
+  cases.push_back({"LRN k above float", [] { LocalResponseNorm(LrnOptions(5).k(1e39)); }, {"LocalResponseNorm", "k", "3.40282e+38", "1e+39"}, lrn_ok});
+  cases.push_back({"LRN alpha above float", [] { LocalResponseNorm(LrnOptions(5).alpha(1e39)); }, {"LocalResponseNorm", "alpha", "3.40282e+38", "1e+39"}, lrn_ok});
+  cases.push_back({"LRN beta above float", [] { LocalResponseNorm(LrnOptions(5).beta(-1e39)); }, {"LocalResponseNorm", "beta", "3.40282e+38", "-1e+39"}, lrn_ok});
+  cases.push_back({"LRN gradient coefficient above float", [] { LocalResponseNorm(LrnOptions(1).alpha(1e38).beta(10.0)); },
+                   {"LocalResponseNorm", "2 * alpha * beta / size", "3.40282e+38", "2e+39", "alpha 1e+38", "beta 10", "size 1"}, lrn_ok});
+  cases.push_back({"LRN gradient coefficient below -float", [] { LocalResponseNorm(LrnOptions(2).alpha(3e38).beta(-3.0)); },
+                   {"LocalResponseNorm", "2 * alpha * beta / size", "-9e+38", "beta -3", "size 2"}, lrn_ok});
+  cases.push_back({"LRN within-channel gradient coefficient above float", [] { LocalResponseNorm(LrnOptions(2).alpha(3e38).beta(8.0).mode(LrnMode::WithinChannel)); },
+                   {"LocalResponseNorm", "2 * alpha * beta / size^2", "1.2e+39", "alpha 3e+38", "size 2"}, lrn_ok});
   return cases;
 }
 
@@ -592,7 +605,7 @@ const std::vector<Case>& cases() {
 
 BOOST_AUTO_TEST_SUITE(bad_inputs)
 
-BOOST_AUTO_TEST_CASE(the_table_is_complete) { BOOST_TEST(cases().size() >= 110u); }
+BOOST_AUTO_TEST_CASE(the_table_is_complete) { BOOST_TEST(cases().size() >= 150u); }
 
 // One test case per row, reported under the row's name.
 BOOST_DATA_TEST_CASE(every_bad_input_throws_a_clear_error_and_leaves_things_usable,

@@ -322,6 +322,58 @@ BOOST_DATA_TEST_CASE(mixed_magnitudes_stay_accurate,
   BOOST_TEST(worst_relative(run_backward(lc, xf, dyf), dx_ref, scale) <= 1e-5);
 }
 
+// Extreme but valid settings and values: wherever the exact answer (in double) is a finite
+// float, the float kernels return a finite value, forward and backward, in both modes.
+// Settings that are not floats (k below the smallest normal float) are rejected instead.
+struct Extreme {
+  const char* name;
+  double magnitude, alpha, beta, k;
+  bool rejected = false;
+};
+std::ostream& operator<<(std::ostream& out, const Extreme& e) { return out << e.name; }
+const std::vector<Extreme> kExtremes{
+    {"large inputs", 1e19, 1e-4, 0.75, 2.0},    {"huge inputs", 1e30, 1e-4, 0.75, 2.0},
+    {"float max inputs", 3e38, 1e-4, 0.75, 2.0}, {"tiny inputs", 1e-30, 1e-4, 0.75, 1e-30},
+    {"denormal inputs", 1e-44, 1.0, 0.75, 1.2e-38}, {"large alpha", 1.0, 1e30, 0.75, 2.0},
+    {"large alpha and inputs", 1e10, 1e30, 0.75, 2.0}, {"alpha below float", 1.0, 1e-60, 0.75, 2.0},
+    {"large k", 1.0, 1e-4, 0.75, 1e38},          {"tiny k only", 1e-20, 0.0, 0.75, 1.2e-38},
+    {"large beta", 1.0, 1e-4, 30.0, 2.0},        {"negative beta", 1e10, 1e-4, -0.75, 2.0},
+    {"beta 0", 1e30, 1e-4, 0.0, 2.0},            {"k below float", 1.0, 1e-4, 0.75, 1e-60, true}};
+
+BOOST_DATA_TEST_CASE(extreme_settings_and_values_stay_finite, bdata::make(kExtremes), e) {
+  for (const LrnMode mode : {LrnMode::AcrossChannels, LrnMode::WithinChannel}) {
+    const LrnCase lc{{2, 7, 5, 6}, LrnOptions(5).alpha(e.alpha).beta(e.beta).k(e.k).mode(mode)};
+    if (e.rejected) {
+      BOOST_CHECK_THROW(validate_lrn_options(lc.options), Error);
+      continue;
+    }
+    auto xf = random_array<float>(lc.shape, 11, -1.0, 1.0);
+    for (std::size_t i = 0; i < xf.size(); ++i) {
+      xf.data()[i] = static_cast<float>(xf.data()[i] * e.magnitude);
+      if (i % 5 == 0) xf.data()[i] = 0.0f;  // zeros, and windows of zeros
+    }
+    const auto dyf = random_array<float>(lc.shape, 12, -1.0, 1.0);
+    const auto x = converted<double>(xf), dy = converted<double>(dyf);
+    const auto y_ref = reference_forward(lc, x);
+    const auto dx_ref = reference_backward(lc, x, dy);
+    const auto y = run_forward(lc, xf);
+    const auto dx = run_backward(lc, xf, dyf);
+    auto representable = [](double v) { return std::isfinite(v) && std::abs(v) <= std::numeric_limits<float>::max(); };
+    std::size_t bad_y = 0, bad_dx = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      const bool by = representable(y_ref.data()[i]) && !std::isfinite(y.data()[i]);
+      const bool bdx = representable(dx_ref.data()[i]) && !std::isfinite(dx.data()[i]);
+      if ((by || bdx) && bad_y + bad_dx == 0)
+        BOOST_TEST_MESSAGE("first at " << i << ": x " << xf.data()[i] << " y " << y.data()[i] << " ref " << y_ref.data()[i]
+                                       << " dx " << dx.data()[i] << " ref " << dx_ref.data()[i]);
+      bad_y += by;
+      bad_dx += bdx;
+    }
+    BOOST_TEST(bad_y == 0u, "mode " << static_cast<int>(mode) << ": " << bad_y << " outputs not finite");
+    BOOST_TEST(bad_dx == 0u, "mode " << static_cast<int>(mode) << ": " << bad_dx << " input gradients not finite");
+  }
+}
+
 BOOST_DATA_TEST_CASE(bit_identical_at_1_and_2_threads,
                      bdata::make(std::vector<LrnCase>{{{3, 24, 700}, across(5, 1.0, 0.75, 1.0)},
                                                       {{3, 10, 600}, across(12, 1.0, 0.6, 1.0)},

@@ -4,6 +4,7 @@
 #include <xgrad/layers/local_response_norm.hpp>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include <xgrad/autograd/tape.hpp>
@@ -26,6 +27,27 @@ void validate_lrn_options(const LrnOptions& o) {
   XGRAD_CHECK(o.k() >= 0, kLayer, ": k must be >= 0, got ", o.k());
   XGRAD_CHECK(o.k() > 0 || o.alpha() > 0, kLayer,
         ": k and alpha are both 0, so the divisor k + alpha/n * sum(x^2) is 0");
+  // The float kernels take the settings as float: each must be one (alpha and k below the
+  // largest float, k 0 or normal, as a smaller k would round to 0 or lose its digits), and so
+  // must the coefficients they form in double (see coefficients_of). The double kernels take
+  // the same settings, so that a model means the same in both.
+  const double float_max = static_cast<double>(std::numeric_limits<float>::max());
+  const double float_min = static_cast<double>(std::numeric_limits<float>::min());
+  XGRAD_CHECK(o.alpha() <= float_max, kLayer, ": alpha must be at most ", float_max,
+        " (the largest float), got ", o.alpha());
+  XGRAD_CHECK(o.k() <= float_max, kLayer, ": k must be at most ", float_max,
+        " (the largest float), got ", o.k());
+  XGRAD_CHECK(o.k() == 0 || o.k() >= float_min, kLayer, ": k must be 0 or at least ", float_min,
+        " (the smallest normal float), got ", o.k());
+  XGRAD_CHECK(std::abs(o.beta()) <= float_max, kLayer, ": beta must be within +-", float_max,
+        " (the largest float), got ", o.beta());
+  const double n = static_cast<double>(o.size());
+  const double divisor = o.mode() == LrnMode::WithinChannel ? n * n : n;
+  const char* divisor_name = o.mode() == LrnMode::WithinChannel ? "size^2" : "size";
+  const double grad_scale = 2.0 * o.alpha() * o.beta() / divisor;
+  XGRAD_CHECK(std::abs(grad_scale) <= float_max, kLayer, ": 2 * alpha * beta / ", divisor_name,
+        " must be within +-", float_max, " (the largest float), got ", grad_scale, " (alpha ",
+        o.alpha(), ", beta ", o.beta(), ", size ", o.size(), ")");
   XGRAD_CHECK(o.mode() == LrnMode::AcrossChannels || o.mode() == LrnMode::WithinChannel, kLayer,
         ": unknown mode");
 }

@@ -52,7 +52,10 @@ class LrnOptions {
   LrnMode mode_ = LrnMode::AcrossChannels;
 };
 // Throws xgrad::Error naming the parameter when: size < 1, alpha < 0, k < 0, k == 0 with
-// alpha == 0 (s would be 0), or any of alpha, beta, k is not finite.
+// alpha == 0 (s would be 0), or any of alpha, beta, k is not finite; and when a setting is not
+// a float (the float kernels compute in float): alpha or k above the largest float
+// (3.40282e+38), |beta| above it, k between 0 and the smallest normal float (1.17549e-38), or
+// the gradient coefficient 2 alpha beta / n (n^2 within channel) beyond +-3.40282e+38.
 void validate_lrn_options(const LrnOptions& options);
 
 // Validates the options, then the input shape: rank >= 3 (across channels) or rank == 4

@@ -1,6 +1,8 @@
 // LocalResponseNorm backward: dispatch of lrn_backward to the kernels (see the kernels header).
 #include <xgrad/layers/local_response_norm_kernels.hpp>  // first: its pragmas cover xsimd's headers
 
+#include <algorithm>
+#include <cstddef>
 #include <vector>
 
 #include <xgrad/layers/local_response_norm.hpp>
@@ -12,6 +14,15 @@ void lrn_backward(const T* x, const T* dy, T* dx, const std::vector<std::size_t>
                   const LrnOptions& o, bool accumulate) {
   validate_lrn_input(o, shape);
   if (is_empty(shape)) return;
+  if (beta_is_zero<T>(o)) {  // y = x: dx = dy
+    const std::size_t count = element_count(shape);
+    if (accumulate) {
+      for (std::size_t i = 0; i < count; ++i) dx[i] += dy[i];
+    } else {
+      std::copy(dy, dy + count, dx);
+    }
+    return;
+  }
   const Geometry g = geometry_of(shape);
   with_beta_kind(o.beta(), [x, dy, dx, accumulate, &g, &o](auto kind) {
     backward_impl<T, decltype(kind)::value>(x, dy, dx, g, o, accumulate);

@@ -1,6 +1,8 @@
 // LocalResponseNorm forward: dispatch of lrn_forward to the kernels (see the kernels header).
 #include <xgrad/layers/local_response_norm_kernels.hpp>  // first: its pragmas cover xsimd's headers
 
+#include <algorithm>
+#include <cstddef>
 #include <vector>
 
 #include <xgrad/layers/local_response_norm.hpp>
@@ -11,6 +13,10 @@ template <class T>
 void lrn_forward(const T* x, T* y, const std::vector<std::size_t>& shape, const LrnOptions& o) {
   validate_lrn_input(o, shape);
   if (is_empty(shape)) return;
+  if (beta_is_zero<T>(o)) {  // s^0 = 1, also for s = 0, inf or NaN: y = x exactly
+    std::copy(x, x + element_count(shape), y);
+    return;
+  }
   const Geometry g = geometry_of(shape);
   with_beta_kind(o.beta(), [x, y, &g, &o](auto kind) {
     forward_impl<T, decltype(kind)::value>(x, y, g, o);

@@ -228,6 +228,19 @@ void with_beta_kind(double beta, F&& f) {
   }
 }
 
+// beta = 0 (or, in float, a beta that rounds to 0): y = x and dx = dy, done without the
+// kernels, whose pow would give inf^0 = NaN where x^2 overflows.
+template <class T>
+bool beta_is_zero(const LrnOptions& o) {
+  return static_cast<T>(o.beta()) == T(0);
+}
+
+inline std::size_t element_count(const std::vector<std::size_t>& shape) {
+  std::size_t count = 1;
+  for (std::size_t d : shape) count *= d;
+  return count;
+}
+
 inline bool is_empty(const std::vector<std::size_t>& shape) {
   return std::any_of(shape.begin(), shape.end(), [](std::size_t d) { return d == 0; });
 }

@@ -267,14 +267,15 @@ void backward_column(const T* x, const T* dy, T* dx, Index channels, Index strid
   constexpr int kLo = N / 2, kHi = (N - 1) / 2;
   const Batch<T> scale(co.scale), k(co.k), grad_scale(co.grad_scale), zero(T(0));
   RegisterWindow<T, N> squares[V];  // x^2 of channels i-N+1 .. i
-  RegisterWindow<T, N> terms[V];    // t = dy x s^(-beta-1) of channels j-N+1 .. j
+  RegisterWindow<T, N> terms[V];    // t = u x grad_scale / s of channels j-N+1 .. j
   Reg<T> direct[V][kLo + 1];        // u = dy s^(-beta) of channels j-kLo .. j
   for_each_vector<V>([&](auto v) {
     for (auto& u : direct[v]) u = zero;
   });
   // Three stages in step, each lagging the previous: i enters the squares; j = i - kHi has its
   // whole window, so s_j, t_j and u_j are formed; c = j - kLo has all t of its mirrored window
-  // [c - kHi, c + kLo], so dx_c = u_c - grad_scale x_c sum(t) is written.
+  // [c - kHi, c + kLo], so dx_c = u_c - x_c sum(t) is written. grad_scale is in t, as
+  // t = u (x grad_scale / s), which keeps the intermediates near the size of dx (see NegPow).
   for (Index i = 0; i < channels + N - 1; ++i) {
     const Index j = i - kHi, c = j - kLo;
     for_each_vector<V>([&](auto v) {
@@ -290,11 +291,10 @@ void backward_column(const T* x, const T* dy, T* dx, Index channels, Index strid
       Batch<T> t = zero, u = zero;
       if (j >= 0 && j < channels) {
         const Batch<T> s = xsimd::fma(scale, squares[v].sum(), k);
-        Batch<T> p, p1;
-        pow(s, p, p1);
-        const Batch<T> g = load_column<Full>(dy + j * stride + offset, count);
-        u = g * p;
-        t = g * load_column<Full>(x + j * stride + offset, count) * p1;
+        Batch<T> p, r;
+        pow(s, grad_scale, p, r);
+        u = load_column<Full>(dy + j * stride + offset, count) * p;
+        t = u * (load_column<Full>(x + j * stride + offset, count) * r);
       }
       terms[v].push(t);
       if constexpr (kLo > 0) {
@@ -304,7 +304,7 @@ void backward_column(const T* x, const T* dy, T* dx, Index channels, Index strid
       }
       if (c < 0) return;
       const Batch<T> xc = load_column<Full>(x + c * stride + offset, count);
-      Batch<T> g = xsimd::fnma(grad_scale * xc, terms[v].sum(), Batch<T>(direct[v][0]));
+      Batch<T> g = xsimd::fnma(xc, terms[v].sum(), Batch<T>(direct[v][0]));
       if (accumulate) g += load_column<Full>(dx + c * stride + offset, count);
       store_column<Full>(g, dx + c * stride + offset, count);
     });

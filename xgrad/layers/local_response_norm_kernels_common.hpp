@@ -2,7 +2,7 @@
 // local_response_norm_kernels.hpp for the families and the dispatch between them).
 //
 // - Across-channel work items: (sample, block of kBlock positions), cut by the shape alone.
-// - NegPow: p = s^(-beta) and p1 = s^(-beta-1) for a vector of s, one instantiation per
+// - NegPow: p = s^(-beta) and r = grad_scale / s for a vector of s, one instantiation per
 //   BetaKind. exact() uses correctly rounded operations only (square roots and a division for
 //   beta = 3/4, 1/2 and 1; xsimd's pow otherwise), which give PyTorch's results everywhere.
 //   Float with beta = 3/4 or 1/2 (AlexNet's) has a fast path: reciprocal-root estimates refined
@@ -125,7 +125,14 @@ inline Batch<float> rsqrt4_refined(const Batch<float>& s) {
   return z * xsimd::fnma(Batch<float>(0.25f) * s, z2 * z2, Batch<float>(1.25f));
 }
 
-// p = s^(-beta) and p1 = s^(-beta-1), with fast forms for the common betas.
+// p = s^(-beta) and r = grad_scale / s, with fast forms for the common betas.
+//
+// The backward takes r rather than p1 = s^(-beta-1): its terms are formed as
+// t_j = u_j (x_j r_j) with u_j = dy_j p_j (see backward_column), never through s^(-beta-1),
+// which overflows float for s below about 1e-22 (beta = 3/4) where the gradient is finite,
+// nor through grad_scale x_c, which overflows for large alpha and inputs. For normal s,
+// s^(-beta) is finite for |beta| <= 1 and 1/s is at most 8.5e37; x_j r_j is at most
+// beta sqrt(alpha / (n k)), and x_c x_j r_j at most beta (c is in the window of j).
 enum class BetaKind { ThreeQuarters, Half, One, Generic };
 
 template <class T, BetaKind K>
@@ -133,32 +140,51 @@ struct NegPow {
   Batch<T> neg_beta;      // -beta, for Generic
   bool k_is_normal;       // k >= the smallest normal T, so s >= k is never 0 or subnormal
 
+  // p = s^(-beta) and r = grad_scale / s (the backward).
+  void operator()(const Batch<T>& s, const Batch<T>& grad_scale, Batch<T>& p, Batch<T>& r) const {
+    eval<true>(s, grad_scale, p, r);
+  }
+
+  // p = s^(-beta) alone (the forward).
+  Batch<T> operator()(const Batch<T>& s) const {
+    Batch<T> p, r;
+    eval<false>(s, s, p, r);
+    return p;
+  }
+
+ private:
   // Exactly rounded operations (and xsimd's pow) only.
-  static void exact(const Batch<T>& s, const Batch<T>& neg_beta, Batch<T>& p, Batch<T>& p1) {
+  template <bool WithR>
+  void exact(const Batch<T>& s, const Batch<T>& grad_scale, Batch<T>& p, Batch<T>& r) const {
     const Batch<T> one(T(1));
     if constexpr (K == BetaKind::ThreeQuarters) {
       const Batch<T> root = xsimd::sqrt(s);
       p = one / (root * xsimd::sqrt(root));
-      p1 = p / s;
     } else if constexpr (K == BetaKind::Half) {
       p = one / xsimd::sqrt(s);
-      p1 = p / s;
     } else if constexpr (K == BetaKind::One) {
       p = one / s;
-      p1 = p * p;
     } else {
       p = xsimd::pow(s, neg_beta);
-      p1 = p / s;
+    }
+    if constexpr (WithR) {
+      if constexpr (K == BetaKind::One) {
+        r = grad_scale * p;
+      } else {
+        r = grad_scale / s;
+      }
     }
   }
 
-  void operator()(const Batch<T>& s, Batch<T>& p, Batch<T>& p1) const {
+  template <bool WithR>
+  void eval(const Batch<T>& s, const Batch<T>& grad_scale, Batch<T>& p, Batch<T>& r) const {
     if constexpr (std::is_same<T, float>::value &&
                   (K == BetaKind::ThreeQuarters || K == BetaKind::Half)) {
       // Float fast path: refined reciprocal-root estimates instead of square roots and a
       // division (the divider would otherwise bound the kernel). They hold for normal finite
-      // s; elsewhere (s = 0 or subnormal when k is, s = inf when x^2 overflows, NaN) the exact
-      // form gives PyTorch's results. One compare per vector in the usual case k >= 1e-38.
+      // s, where p and 1/s are finite; elsewhere (s = 0 or subnormal when k is 0, s = inf when
+      // x^2 overflows, NaN) the exact form gives PyTorch's results. One compare per vector
+      // when k is normal.
       const Batch<float> highest(std::numeric_limits<float>::max());
       const Batch<float> lowest(std::numeric_limits<float>::min());
       const bool in_range =
@@ -168,21 +194,15 @@ struct NegPow {
           const Batch<float> z = rsqrt4_refined(s);  // s^(-1/4)
           const Batch<float> z2 = z * z;
           p = z2 * z;
-          p1 = p * (z2 * z2);
+          if constexpr (WithR) r = grad_scale * (z2 * z2);
         } else {
           p = rsqrt_refined(s);
-          p1 = p * p * p;
+          if constexpr (WithR) r = grad_scale * (p * p);
         }
         return;
       }
     }
-    exact(s, neg_beta, p, p1);
-  }
-
-  Batch<T> operator()(const Batch<T>& s) const {
-    Batch<T> p, p1;
-    (*this)(s, p, p1);
-    return p;
+    exact<WithR>(s, grad_scale, p, r);
   }
 };
 

@@ -191,9 +191,9 @@ void forward_rows(const T* x, T* y, Index rows, Index row_stride, Index width, W
 
 // Backward over one row stack, one pass over the rows with three streams in step:
 //   sums_s gives s_j (window sums of x^2, as in the forward);
-//   the producer of sums_t turns s_j into t_j = dy_j x_j s_j^(-beta-1) and u_j = dy_j s_j^(-beta),
-//   keeping u_j in a small ring;
-//   sums_t gives T_c = the mirrored window sum of t, and dx_c = u_c - grad_scale x_c T_c.
+//   the producer of sums_t turns s_j into u_j = dy_j s_j^(-beta) and
+//   t_j = u_j x_j grad_scale / s_j (see NegPow), keeping u_j in a small ring;
+//   sums_t gives T_c = the mirrored window sum of t, and dx_c = u_c - x_c T_c.
 template <class T, class Pow, class FilterS, class FilterT>
 void backward_rows(const T* x, const T* dy, T* dx, Index rows, Index row_stride, Index width,
                    Window window, Window mirrored, const Coefficients<T>& co, const Pow& pow,
@@ -209,7 +209,7 @@ void backward_rows(const T* x, const T* dy, T* dx, Index rows, Index row_stride,
     store_squares(x + j * row_stride, width, q);
     filter_s(q);
   };
-  const Batch<T> scale(co.scale), k(co.k);
+  const Batch<T> scale(co.scale), k(co.k), grad_scale(co.grad_scale);
   auto terms = [&](Index j, T* t) {
     const T* sum = sums_s.next(squares);  // s_j: rows are requested in order
     const T* xj = x + j * row_stride;
@@ -218,15 +218,14 @@ void backward_rows(const T* x, const T* dy, T* dx, Index rows, Index row_stride,
     for (Index i = 0; i < width; i += kLanes<T>) {
       const Index count = std::min(kLanes<T>, width - i);
       const Batch<T> s = xsimd::fma(scale, Batch<T>::load_aligned(sum + i), k);
-      Batch<T> p, p1;
-      pow(s, p, p1);
-      const Batch<T> g = load_part(dyj + i, count);
-      (g * p).store_aligned(u + i);
-      (g * load_part(xj + i, count) * p1).store_aligned(t + i);
+      Batch<T> p, r;
+      pow(s, grad_scale, p, r);
+      const Batch<T> uj = load_part(dyj + i, count) * p;
+      uj.store_aligned(u + i);
+      (uj * (load_part(xj + i, count) * r)).store_aligned(t + i);
     }
     filter_t(t);
   };
-  const Batch<T> grad_scale(co.grad_scale);
   for (Index c = 0; c < rows; ++c) {
     const T* tsum = sums_t.next(terms);
     const T* u = ring.data() + (c % ring_rows) * stride;
@@ -235,7 +234,7 @@ void backward_rows(const T* x, const T* dy, T* dx, Index rows, Index row_stride,
     for (Index i = 0; i < width; i += kLanes<T>) {
       const Index count = std::min(kLanes<T>, width - i);
       const Batch<T> xv = load_part(xc + i, count);
-      Batch<T> g = xsimd::fnma(grad_scale * xv, Batch<T>::load_aligned(tsum + i),
+      Batch<T> g = xsimd::fnma(xv, Batch<T>::load_aligned(tsum + i),
                                Batch<T>::load_aligned(u + i));
       if (accumulate) g += load_part(dxc + i, count);
       store_part(g, dxc + i, count);
