@@ -83,10 +83,19 @@ po::options_description make_options(Config& c) {
     ("classes", po::value(&c.classes)->default_value(c.classes), "number of classes (>= 2)")
     ("epochs", po::value(&c.epochs)->default_value(c.epochs), "training epochs (0: evaluate only)")
     ("batch-size", po::value(&c.batch_size)->default_value(c.batch_size), "minibatch size")
-    ("lr", po::value(&c.lr)->default_value(c.lr), "peak learning rate (5% linear warm-up, then cosine decay to 1%)")
+    ("lr", po::value(&c.lr)->default_value(c.lr), "peak learning rate (linear warm-up, then cosine decay)")
+    ("warmup", po::value(&c.warmup)->default_value(c.warmup), "share of the training steps in the linear warm-up, "
+                                                             "in [0, 1]")
+    ("final-lr", po::value(&c.final_lr)->default_value(c.final_lr), "the cosine decay's last rate, as a share of --lr, "
+                                                                   "in (0, 1]")
     ("momentum", po::value(&c.momentum)->default_value(c.momentum), "SGD momentum, in [0, 1)")
+    ("nesterov", po::bool_switch(&c.nesterov), "Nesterov momentum")
     ("weight-decay", po::value(&c.weight_decay)->default_value(c.weight_decay), "L2 weight decay")
     ("dropout", po::value(&c.dropout)->default_value(c.dropout), "drop probability of the two Dropout layers")
+    ("label-smoothing", po::value(&c.label_smoothing)->default_value(c.label_smoothing), "label smoothing of the "
+                                                                   "cross-entropy loss, in [0, 1]")
+    ("eval-flip", po::bool_switch(&c.eval_flip), "evaluate (validation and test) on the average of the logits of "
+                                                 "each image and of its horizontal mirror")
     ("seed", po::value(&c.seed)->default_value(c.seed), "seed of the weights, data and shuffling")
     ("threads", po::value(&c.threads)->default_value(c.threads), "OpenMP / OpenBLAS threads")
     ("train-size", po::value(&c.train_size)->default_value(c.train_size), "training images (fashion-mnist: at most "
@@ -168,6 +177,10 @@ void validate(const Config& c) {
   need(!c.distributed, "--distributed needs MPI, but this build has none (XGRAD_WITH_MPI is off): install an MPI "
                        "(Debian: libopenmpi-dev openmpi-bin) and reconfigure");
 #endif
+  need(std::isfinite(c.warmup) && c.warmup >= 0 && c.warmup <= 1, "--warmup must be in [0, 1]");
+  need(std::isfinite(c.final_lr) && c.final_lr > 0 && c.final_lr <= 1, "--final-lr must be in (0, 1]");
+  need(std::isfinite(c.label_smoothing) && c.label_smoothing >= 0 && c.label_smoothing <= 1,
+       "--label-smoothing must be in [0, 1]");
 }
 
 World make_world(const Config& c) {
@@ -334,7 +347,7 @@ int run(const Config& c) {
   }
   // The test set, once: per class, and as a confusion matrix for a data set of few classes.
   const auto confusion = examples::confusion_matrix(*model, *d.test_set, d.test, d.training.eval_batch,
-                                                    d.training.eval_transform, world);
+                                                    d.training.eval_transform, world, c.eval_flip);
   examples::RunResults results;
   results.ranks = world.ranks;
   results.test_accuracy = examples::confusion_accuracy(confusion);
