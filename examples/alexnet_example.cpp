@@ -94,8 +94,9 @@ po::options_description make_options(Config& c) {
     ("dropout", po::value(&c.dropout)->default_value(c.dropout), "drop probability of the two Dropout layers")
     ("label-smoothing", po::value(&c.label_smoothing)->default_value(c.label_smoothing), "label smoothing of the "
                                                                    "cross-entropy loss, in [0, 1]")
-    ("eval-flip", po::bool_switch(&c.eval_flip), "evaluate (validation and test) on the average of the logits of "
-                                                 "each image and of its horizontal mirror")
+    ("eval-flip", po::value(&c.eval_flip)->default_value(c.eval_flip)->implicit_value(true),
+     "evaluate (validation and test) on the average of the logits of each image and of its horizontal mirror "
+     "(--eval-flip or --eval-flip 1; --eval-flip 0: off)")
     ("seed", po::value(&c.seed)->default_value(c.seed), "seed of the weights, data and shuffling")
     ("threads", po::value(&c.threads)->default_value(c.threads), "OpenMP / OpenBLAS threads")
     ("train-size", po::value(&c.train_size)->default_value(c.train_size), "training images (fashion-mnist: at most "
@@ -123,11 +124,12 @@ po::options_description make_options(Config& c) {
 constexpr const char* kFashionMnistRecipe =
     "With --dataset fashion-mnist the defaults become the Fashion-MNIST recipe: --preset fmnist, --epochs 9,\n"
     "--batch-size 64, --lr 0.02 (5% linear warm-up, then cosine decay to 1%, per step), --momentum 0.9,\n"
-    "--weight-decay 5e-4, --dropout 0, --train-size 55000 (all but the 5,000 validation images), --test-size\n"
-    "10000. Augmentation: RandomHorizontalFlip(0.5), Normalize(0.2860, 0.3530); --crop-padding N adds a\n"
-    "RandomCrop(28, padding N) first.\n"
+    "--weight-decay 2e-4, --dropout 0, --label-smoothing 0.1, --eval-flip 1, --train-size 55000 (all but the\n"
+    "5,000 validation images), --test-size 10000. Augmentation: RandomHorizontalFlip(0.5), Normalize(0.2860,\n"
+    "0.3530); --crop-padding N adds a RandomCrop(28, padding N) first.\n"
     "The validation accuracy is printed after every epoch and the weights of the best validation epoch are\n"
-    "kept; the test set is evaluated once, at the end (per-class accuracy and confusion matrix).\n"
+    "kept; the test set is evaluated once, at the end (per-class accuracy and confusion matrix). With\n"
+    "--eval-flip both evaluations average the logits of each image and of its mirror image.\n"
     "--checkpoint-dir, --resume and --distributed work as on the synthetic data.\n";
 
 void apply_fashion_mnist_defaults(Config& c, const po::variables_map& vm) {
@@ -138,7 +140,10 @@ void apply_fashion_mnist_defaults(Config& c, const po::variables_map& vm) {
   unless_given("epochs", c.epochs, 9LL);
   unless_given("batch-size", c.batch_size, 64LL);
   unless_given("lr", c.lr, 0.02);
+  unless_given("weight-decay", c.weight_decay, 2e-4);
   unless_given("dropout", c.dropout, 0.0);
+  unless_given("label-smoothing", c.label_smoothing, 0.1);
+  unless_given("eval-flip", c.eval_flip, true);
   unless_given("train-size", c.train_size, 55000LL);
   unless_given("test-size", c.test_size, 10000LL);
 }
