@@ -90,10 +90,20 @@ po::options_description make_options(Config& c) {
     ("classes", po::value(&c.classes)->default_value(c.classes), "number of classes (>= 2)")
     ("epochs", po::value(&c.epochs)->default_value(c.epochs), "training epochs (0: evaluate only)")
     ("batch-size", po::value(&c.batch_size)->default_value(c.batch_size), "minibatch size")
-    ("lr", po::value(&c.lr)->default_value(c.lr), "peak learning rate (5% linear warm-up, then cosine decay to 1%)")
+    ("lr", po::value(&c.lr)->default_value(c.lr), "peak learning rate (linear warm-up, then cosine decay)")
+    ("warmup", po::value(&c.warmup)->default_value(c.warmup), "share of the training steps in the linear warm-up, "
+                                                             "in [0, 1]")
+    ("final-lr", po::value(&c.final_lr)->default_value(c.final_lr), "the cosine decay's last rate, as a share of --lr, "
+                                                                   "in (0, 1]")
     ("momentum", po::value(&c.momentum)->default_value(c.momentum), "SGD momentum, in [0, 1)")
+    ("nesterov", po::bool_switch(&c.nesterov), "Nesterov momentum")
     ("weight-decay", po::value(&c.weight_decay)->default_value(c.weight_decay), "L2 weight decay")
     ("dropout", po::value(&c.dropout)->default_value(c.dropout), "drop probability of the two Dropout layers")
+    ("label-smoothing", po::value(&c.label_smoothing)->default_value(c.label_smoothing), "label smoothing of the "
+                                                                   "cross-entropy loss, in [0, 1]")
+    ("eval-flip", po::value(&c.eval_flip)->default_value(c.eval_flip)->implicit_value(true),
+     "evaluate (validation and test) on the average of the logits of each image and of its horizontal mirror "
+     "(--eval-flip or --eval-flip 1; --eval-flip 0: off)")
     ("seed", po::value(&c.seed)->default_value(c.seed), "seed of the weights, data and shuffling")
     ("threads", po::value(&c.threads)->default_value(c.threads), "OpenMP / OpenBLAS threads")
     ("train-size", po::value(&c.train_size)->default_value(c.train_size), "training images (fashion-mnist: at most "
@@ -121,11 +131,12 @@ po::options_description make_options(Config& c) {
 constexpr const char* kFashionMnistRecipe =
     "With --dataset fashion-mnist the defaults become the Fashion-MNIST recipe: --preset fmnist, --epochs 9,\n"
     "--batch-size 64, --lr 0.02 (5% linear warm-up, then cosine decay to 1%, per step), --momentum 0.9,\n"
-    "--weight-decay 5e-4, --dropout 0, --train-size 55000 (all but the 5,000 validation images), --test-size\n"
-    "10000. Augmentation: RandomHorizontalFlip(0.5), Normalize(0.2860, 0.3530); --crop-padding N adds a\n"
-    "RandomCrop(28, padding N) first.\n"
+    "--weight-decay 2e-4, --dropout 0, --label-smoothing 0.1, --eval-flip 1, --train-size 55000 (all but the\n"
+    "5,000 validation images), --test-size 10000. Augmentation: RandomHorizontalFlip(0.5), Normalize(0.2860,\n"
+    "0.3530); --crop-padding N adds a RandomCrop(28, padding N) first.\n"
     "The validation accuracy is printed after every epoch and the weights of the best validation epoch are\n"
-    "kept; the test set is evaluated once, at the end (per-class accuracy and confusion matrix).\n"
+    "kept; the test set is evaluated once, at the end (per-class accuracy and confusion matrix). With\n"
+    "--eval-flip both evaluations average the logits of each image and of its mirror image.\n"
     "--checkpoint-dir, --resume and --distributed work as on the synthetic data.\n";
 
 void apply_fashion_mnist_defaults(Config& c, const po::variables_map& vm) {
@@ -136,7 +147,10 @@ void apply_fashion_mnist_defaults(Config& c, const po::variables_map& vm) {
   unless_given("epochs", c.epochs, 9LL);
   unless_given("batch-size", c.batch_size, 64LL);
   unless_given("lr", c.lr, 0.02);
+  unless_given("weight-decay", c.weight_decay, 2e-4);
   unless_given("dropout", c.dropout, 0.0);
+  unless_given("label-smoothing", c.label_smoothing, 0.1);
+  unless_given("eval-flip", c.eval_flip, true);
   unless_given("train-size", c.train_size, 55000LL);
   unless_given("test-size", c.test_size, 10000LL);
 }
@@ -230,11 +244,14 @@ void validate(const Config& c) {
   in_range("test-size", c.test_size, 1LL, 100000000LL);
   in_range("checkpoint-every", c.checkpoint_every, 0LL, 100000000LL);
   need(c.load.empty() || c.resume.empty(), "--load and --resume exclude each other (--resume restores the weights)");
-  check_outputs(c);
 #ifndef XGRAD_WITH_MPI
   need(!c.distributed, "--distributed needs MPI, but this build has none (XGRAD_WITH_MPI is off): install an MPI "
                        "(Debian: libopenmpi-dev openmpi-bin) and reconfigure");
 #endif
+  in_range("warmup", c.warmup, 0.0, 1.0);
+  need(c.final_lr > 0 && c.final_lr <= 1, cat("--final-lr must be in (0, 1], got ", c.final_lr));
+  in_range("label-smoothing", c.label_smoothing, 0.0, 1.0);
+  check_outputs(c);  // last: the numbers first, then the file system
 }
 
 World make_world(const Config& c) {
@@ -401,7 +418,7 @@ int run(const Config& c) {
   }
   // The test set, once: per class, and as a confusion matrix for a data set of few classes.
   const auto confusion = examples::confusion_matrix(*model, *d.test_set, d.test, d.training.eval_batch,
-                                                    d.training.eval_transform, world);
+                                                    d.training.eval_transform, world, c.eval_flip);
   examples::RunResults results;
   results.ranks = world.ranks;
   results.test_accuracy = examples::confusion_accuracy(confusion);

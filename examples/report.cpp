@@ -51,6 +51,11 @@ void write_json(const std::string& path, const RunSettings& s, const RunResults&
   j["momentum"] = s.momentum;
   j["weight_decay"] = s.weight_decay;
   j["dropout"] = s.dropout;
+  j["nesterov"] = s.nesterov;
+  j["warmup"] = s.warmup;
+  j["final_lr"] = s.final_lr;
+  j["label_smoothing"] = s.label_smoothing;
+  j["eval_flip"] = s.eval_flip;
   j["seed"] = s.seed;
   j["test_accuracy"] = r.test_accuracy;
   j["train_seconds"] = r.train_seconds;
@@ -72,6 +77,17 @@ std::string gnuplot_quoted(std::string s) {
   return "'" + s + "'";
 }
 
+// A copy of images (..., W) with every row reversed: each image's horizontal mirror.
+Tensor mirror_last_dimension(const Tensor& images) {
+  Tensor out = images;  // same shape; overwritten below
+  const std::size_t w = images.shape().back();
+  const std::size_t rows = images.size() / w;
+  const float* in = images.data();
+  float* o = out.data();
+  for (std::size_t r = 0; r < rows; ++r) std::reverse_copy(in + r * w, in + (r + 1) * w, o + r * w);
+  return out;
+}
+
 }  // namespace
 
 std::size_t count_correct(const Tensor& logits, const std::vector<std::int64_t>& labels) {
@@ -87,7 +103,8 @@ std::size_t count_correct(const Tensor& logits, const std::vector<std::int64_t>&
 
 std::vector<std::size_t> confusion_matrix(Layer& model, const data::Dataset& data,
                                           const std::vector<std::size_t>& indices, std::size_t batch,
-                                          const std::shared_ptr<const data::Transform>& transform, const World& world) {
+                                          const std::shared_ptr<const data::Transform>& transform, const World& world,
+                                          bool flip) {
   const std::size_t k = data.classes();
   std::vector<std::size_t> mine;  // this rank's share of indices
   for (std::size_t i = static_cast<std::size_t>(world.rank); i < indices.size(); i += static_cast<std::size_t>(world.ranks)) {
@@ -101,10 +118,18 @@ std::vector<std::size_t> confusion_matrix(Layer& model, const data::Dataset& dat
                             transform);
     auto epoch = loader.epoch(0);
     while (auto b = epoch.next()) {
-      const Variable logits = model(Variable(std::move(b->images)));
+      Tensor mirrored;
+      if (flip) mirrored = mirror_last_dimension(b->images);
+      Tensor logits = model(Variable(std::move(b->images))).value();
+      if (flip) {
+        const Tensor other = model(Variable(std::move(mirrored))).value();
+        float* out = logits.data();
+        const float* add = other.data();
+        for (std::size_t i = 0; i < logits.size(); ++i) out[i] += add[i];
+      }
       const std::size_t cols = logits.shape()[1];
       for (std::size_t j = 0; j < b->labels.size(); ++j) {
-        const float* row = logits.value().data() + j * cols;
+        const float* row = logits.data() + j * cols;
         const auto predicted = static_cast<std::size_t>(std::max_element(row, row + cols) - row);
         counts[static_cast<std::size_t>(b->labels[j]) * k + predicted] += 1;
       }

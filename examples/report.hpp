@@ -34,6 +34,11 @@ struct RunSettings {
   // The architecture's Dropout layers are kept but off by default: on this budget (about 320
   // steps) dropout 0.5 slows learning more than it helps generalisation.
   double dropout = 0.0;
+  bool nesterov = false;
+  double warmup = 0.05;       // of the steps, the linear warm-up
+  double final_lr = 0.01;     // of lr, the cosine's end
+  double label_smoothing = 0.0;
+  bool eval_flip = false;     // evaluation averages the logits of each image and its mirror image
   long long seed = 1;
   long long threads = 2;
   long long train_size = 5120;
@@ -72,12 +77,14 @@ std::size_t count_correct(const Tensor& logits, const std::vector<std::int64_t>&
 
 // The confusion matrix (classes x classes, row = true label, column = prediction, row-major)
 // of the model over data's examples `indices`, in eval mode, in batches of `batch`, each image
-// through `transform` (none when null). In a distributed run rank r of W evaluates the entries
-// r, r + W, ... of indices and world.reduce sums the counts over the ranks. Leaves the model in
-// training mode.
+// through `transform` (none when null). With flip the prediction is the argmax of the sum of the
+// logits of the image and of its horizontal mirror (the last dimension reversed). In a
+// distributed run rank r of W evaluates the entries r, r + W, ... of indices and world.reduce
+// sums the counts over the ranks. Leaves the model in training mode.
 std::vector<std::size_t> confusion_matrix(Layer& model, const data::Dataset& data,
                                           const std::vector<std::size_t>& indices, std::size_t batch,
-                                          const std::shared_ptr<const data::Transform>& transform, const World& world);
+                                          const std::shared_ptr<const data::Transform>& transform, const World& world,
+                                          bool flip = false);
 
 // The share of a confusion matrix's entries on its diagonal; 0 for an empty one.
 double confusion_accuracy(const std::vector<std::size_t>& confusion);

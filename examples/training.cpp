@@ -41,8 +41,10 @@ Training::Training(const RunSettings& settings, const CheckpointSettings& checkp
       steps_per_epoch_((sampler_.size() + local_batch_ - 1) / local_batch_),
       total_steps_(steps_per_epoch_ * static_cast<std::size_t>(settings.epochs)),
       opt_(model.parameters(), optim::SGDOptions(settings.lr).momentum(settings.momentum)
-                                   .weight_decay(settings.weight_decay)),
-      schedule_(opt_, std::max<std::size_t>(total_steps_, 1)),  // --epochs 0 takes no step
+                                   .weight_decay(settings.weight_decay).nesterov(settings.nesterov)),
+      schedule_(opt_, std::max<std::size_t>(total_steps_, 1), settings.warmup,  // --epochs 0 takes no step
+                settings.final_lr),
+      loss_fn_(CrossEntropyLossOptions().label_smoothing(settings.label_smoothing)),
       order_(sampler_.size()), shuffle_(order_seed(settings)),
       tty_(world.leader() && ::isatty(::fileno(stdout)) != 0) {
   std::iota(order_.begin(), order_.end(), std::size_t{0});
@@ -126,7 +128,8 @@ bool Training::train_step(int epoch, std::size_t step, const Tensor& images, con
 void Training::end_epoch(int epoch, const EpochSums& sums, std::vector<EpochRecord>& history) {
   seconds_ += sums.seconds;
   const double accuracy = confusion_accuracy(
-      confusion_matrix(model_, *data_.eval_set, data_.eval, data_.eval_batch, data_.eval_transform, world_));
+      confusion_matrix(model_, *data_.eval_set, data_.eval, data_.eval_batch, data_.eval_transform, world_,
+                       s_.eval_flip));
   std::vector<double> totals = {sums.loss, sums.correct, sums.seen};
   world_.reduce(totals);  // the epoch's figures over all ranks
   history.push_back({epoch, totals[0] / totals[2], totals[1] / totals[2], accuracy, sums.seconds});
