@@ -338,7 +338,9 @@ const std::vector<Extreme> kExtremes{
     {"large alpha and inputs", 1e10, 1e30, 0.75, 2.0}, {"alpha below float", 1.0, 1e-60, 0.75, 2.0},
     {"large k", 1.0, 1e-4, 0.75, 1e38},          {"tiny k only", 1e-20, 0.0, 0.75, 1.2e-38},
     {"large beta", 1.0, 1e-4, 30.0, 2.0},        {"negative beta", 1e10, 1e-4, -0.75, 2.0},
-    {"beta 0", 1e30, 1e-4, 0.0, 2.0},            {"k below float", 1.0, 1e-4, 0.75, 1e-60, true}};
+    {"beta 0", 1e30, 1e-4, 0.0, 2.0},            {"k below float", 1.0, 1e-4, 0.75, 1e-60, true},
+    {"k 0 and tiny inputs", 1e-20, 1e-4, 0.75, 0.0}, {"k 0 and denormal inputs", 1e-44, 1.0, 0.75, 0.0},
+    {"beta 2 and tiny k", 1e-20, 1e-4, 2.0, 1.2e-38}, {"beta 1.5 and small k", 1e-20, 1.0, 1.5, 1e-30}};
 
 BOOST_DATA_TEST_CASE(extreme_settings_and_values_stay_finite, bdata::make(kExtremes), e) {
   for (const LrnMode mode : {LrnMode::AcrossChannels, LrnMode::WithinChannel}) {

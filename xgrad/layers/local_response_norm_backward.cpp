@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
+#include <xgrad/core/error.hpp>
 #include <xgrad/layers/local_response_norm.hpp>
 
 namespace xgrad {
@@ -22,6 +24,19 @@ void lrn_backward(const T* x, const T* dy, T* dx, const std::vector<std::size_t>
       std::copy(dy, dy + count, dx);
     }
     return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    if (float_needs_double(o)) {  // see the forward
+      const std::size_t count = element_count(shape);
+      detail::naming_allocation_failure("LocalResponseNorm", [&] {
+        std::vector<double> xd(x, x + count), dyd(dy, dy + count), dxd(count);
+        lrn_backward<double>(xd.data(), dyd.data(), dxd.data(), shape, o, false);
+        for (std::size_t i = 0; i < count; ++i) {
+          dx[i] = accumulate ? dx[i] + static_cast<float>(dxd[i]) : static_cast<float>(dxd[i]);
+        }
+      });
+      return;
+    }
   }
   const Geometry g = geometry_of(shape);
   with_beta_kind(o.beta(), [x, dy, dx, accumulate, &g, &o](auto kind) {

@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
+#include <xgrad/core/error.hpp>
 #include <xgrad/layers/local_response_norm.hpp>
 
 namespace xgrad {
@@ -16,6 +18,17 @@ void lrn_forward(const T* x, T* y, const std::vector<std::size_t>& shape, const 
   if (beta_is_zero<T>(o)) {  // s^0 = 1, also for s = 0, inf or NaN: y = x exactly
     std::copy(x, x + element_count(shape), y);
     return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    if (float_needs_double(o)) {
+      const std::size_t count = element_count(shape);
+      detail::naming_allocation_failure("LocalResponseNorm", [&] {
+        std::vector<double> xd(x, x + count), yd(count);
+        lrn_forward<double>(xd.data(), yd.data(), shape, o);
+        std::transform(yd.begin(), yd.end(), y, [](double v) { return static_cast<float>(v); });
+      });
+      return;
+    }
   }
   const Geometry g = geometry_of(shape);
   with_beta_kind(o.beta(), [x, y, &g, &o](auto kind) {

@@ -235,6 +235,15 @@ bool beta_is_zero(const LrnOptions& o) {
   return static_cast<T>(o.beta()) == T(0);
 }
 
+// Settings under which float's s^(-beta) can leave float range while y and dx do not: k = 0
+// (alpha/n sum x^2 underflows for inputs below ~1e-17) or k^(-beta) near or above FLT_MAX (the
+// smallest windows' s^(-beta) overflows). Float runs them through the double kernels, where a
+// float's square and the sums are normal numbers; AlexNet's settings (k = 2) never do.
+inline bool float_needs_double(const LrnOptions& o) {
+  if (o.k() == 0) return true;
+  return o.beta() > 0 && std::pow(o.k(), -o.beta()) > 0x1p100;
+}
+
 inline std::size_t element_count(const std::vector<std::size_t>& shape) {
   std::size_t count = 1;
   for (std::size_t d : shape) count *= d;
