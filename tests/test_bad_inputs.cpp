@@ -579,6 +579,8 @@ std::vector<Case> make_cases() {
   }
 
   // --- LocalResponseNorm settings beyond float
+  cases.push_back({"LRN alpha below float", [] { LocalResponseNorm(LrnOptions(5).alpha(1e-300).k(0.0)); },
+                   {"LocalResponseNorm", "alpha", "smallest normal float", "1e-300"}, lrn_ok});
   cases.push_back({"LRN k below float", [] { LocalResponseNorm(LrnOptions(5).k(1e-60)); }, {"LocalResponseNorm", "k", "1.17549e-38", "1e-60"}, lrn_ok});
   cases.push_back({"LRN k subnormal in float", [] { LocalResponseNorm(LrnOptions(5).k(1e-40)); }, {"LocalResponseNorm", "k", "smallest normal float", "1e-40"}, lrn_ok});
   cases.push_back({"LRN k above float", [] { LocalResponseNorm(LrnOptions(5).k(1e39)); }, {"LocalResponseNorm", "k", "3.40282e+38", "1e+39"}, lrn_ok});

@@ -335,7 +335,7 @@ const std::vector<Extreme> kExtremes{
     {"large inputs", 1e19, 1e-4, 0.75, 2.0},    {"huge inputs", 1e30, 1e-4, 0.75, 2.0},
     {"float max inputs", 3e38, 1e-4, 0.75, 2.0}, {"tiny inputs", 1e-30, 1e-4, 0.75, 1e-30},
     {"denormal inputs", 1e-44, 1.0, 0.75, 1.2e-38}, {"large alpha", 1.0, 1e30, 0.75, 2.0},
-    {"large alpha and inputs", 1e10, 1e30, 0.75, 2.0}, {"alpha below float", 1.0, 1e-60, 0.75, 2.0},
+    {"large alpha and inputs", 1e10, 1e30, 0.75, 2.0}, {"alpha below float", 1.0, 1e-60, 0.75, 2.0, true},
     {"large k", 1.0, 1e-4, 0.75, 1e38},          {"tiny k only", 1e-20, 0.0, 0.75, 1.2e-38},
     {"large beta", 1.0, 1e-4, 30.0, 2.0},        {"negative beta", 1e10, 1e-4, -0.75, 2.0},
     {"beta 0", 1e30, 1e-4, 0.0, 2.0},            {"k below float", 1.0, 1e-4, 0.75, 1e-60, true},

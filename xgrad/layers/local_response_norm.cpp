@@ -28,7 +28,7 @@ void validate_lrn_options(const LrnOptions& o) {
   XGRAD_CHECK(o.k() > 0 || o.alpha() > 0, kLayer,
         ": k and alpha are both 0, so the divisor k + alpha/n * sum(x^2) is 0");
   // The float kernels take the settings as float: each must be one (alpha and k below the
-  // largest float, k 0 or normal, as a smaller k would round to 0 or lose its digits), and so
+  // largest float, alpha and k 0 or normal, as a smaller one would round to 0 or lose its digits), and so
   // must the coefficients they form in double (see coefficients_of). The double kernels take
   // the same settings, so that a model means the same in both.
   const double float_max = static_cast<double>(std::numeric_limits<float>::max());
@@ -39,6 +39,8 @@ void validate_lrn_options(const LrnOptions& o) {
         " (the largest float), got ", o.k());
   XGRAD_CHECK(o.k() == 0 || o.k() >= float_min, kLayer, ": k must be 0 or at least ", float_min,
         " (the smallest normal float), got ", o.k());
+  XGRAD_CHECK(o.alpha() == 0 || o.alpha() >= float_min, kLayer, ": alpha must be 0 or at least ", float_min,
+        " (the smallest normal float), got ", o.alpha());
   XGRAD_CHECK(std::abs(o.beta()) <= float_max, kLayer, ": beta must be within +-", float_max,
         " (the largest float), got ", o.beta());
   const double n = static_cast<double>(o.size());
