@@ -38,32 +38,36 @@ std::string joined(const Values& values, const char* separator) {
   return out;
 }
 
-}  // namespace
-
-std::size_t checked_product(const char* op, const char* what, std::initializer_list<std::size_t> factors,
-                            std::size_t limit) {
-  std::size_t n = 1;
+// The running product or sum of `values` (combine reports overflow as the builtins do), checked
+// against `limit`; the message joins the values with `separator`.
+template <class Combine>
+std::size_t checked_fold(const char* op, const char* what, std::initializer_list<std::size_t> values,
+                         std::size_t start, std::size_t limit, const char* separator, const char* noun,
+                         Combine combine) {
+  std::size_t n = start;
   bool over = false;
-  // As checked_numel: a running product that overflows is refused even if a later factor is 0
-  // (the partial products are strides and offsets of the kernels).
-  for (std::size_t d : factors) over = over || __builtin_mul_overflow(n, d, &n);
+  for (std::size_t d : values) over = over || combine(n, d, &n);
   if (over || n > limit) {
-    fail(op, ": ", what, " (", joined(factors, " x "), ") is too large: more than ", limit,
-         over ? " (the product overflows)" : "");
+    fail(op, ": ", what, " (", joined(values, separator), ") is too large: more than ", limit,
+         over ? cat(" (the ", noun, " overflows)") : std::string());
   }
   return n;
 }
 
+}  // namespace
+
+std::size_t checked_product(const char* op, const char* what, std::initializer_list<std::size_t> factors,
+                            std::size_t limit) {
+  // As checked_numel: a running product that overflows is refused even if a later factor is 0
+  // (the partial products are strides and offsets of the kernels).
+  return checked_fold(op, what, factors, 1, limit, " x ", "product",
+                      [](std::size_t a, std::size_t b, std::size_t* r) { return __builtin_mul_overflow(a, b, r); });
+}
+
 std::size_t checked_sum(const char* op, const char* what, std::initializer_list<std::size_t> terms,
                         std::size_t limit) {
-  std::size_t n = 0;
-  bool over = false;
-  for (std::size_t d : terms) over = over || __builtin_add_overflow(n, d, &n);
-  if (over || n > limit) {
-    fail(op, ": ", what, " (", joined(terms, " + "), ") is too large: more than ", limit,
-         over ? " (the sum overflows)" : "");
-  }
-  return n;
+  return checked_fold(op, what, terms, 0, limit, " + ", "sum",
+                      [](std::size_t a, std::size_t b, std::size_t* r) { return __builtin_add_overflow(a, b, r); });
 }
 
 std::size_t checked_elements(const char* op, const char* what, const Shape& shape, std::size_t limit) {
