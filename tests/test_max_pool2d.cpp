@@ -71,15 +71,18 @@ void reference_pool(const xt::xarray<double>& x, const MaxPool2dGeometry& g, xt:
     for (std::size_t c = 0; c < g.C; ++c)
       for (std::size_t oh = 0; oh < g.OH; ++oh)
         for (std::size_t ow = 0; ow < g.OW; ++ow) {
-          double best = -std::numeric_limits<double>::infinity();
+          // From the window's first element in the image, in (ih, iw) order, a strictly greater
+          // value or a NaN replaces the maximum.
+          double best = 0.0;
           long at = -1;
           for (std::size_t kh = 0; kh < g.K; ++kh)
             for (std::size_t kw = 0; kw < g.K; ++kw) {
               const long ih = static_cast<long>(oh * g.S + kh) - static_cast<long>(g.P);
               const long iw = static_cast<long>(ow * g.S + kw) - static_cast<long>(g.P);
               if (ih < 0 || iw < 0 || ih >= static_cast<long>(g.H) || iw >= static_cast<long>(g.W)) continue;
-              if (x(n, c, ih, iw) > best) {
-                best = x(n, c, ih, iw);
+              const double v = x(n, c, ih, iw);
+              if (at < 0 || v > best || std::isnan(v)) {
+                best = v;
                 at = ih * static_cast<long>(g.W) + iw;
               }
             }
@@ -125,6 +128,43 @@ BOOST_DATA_TEST_CASE(forward_matches_direct_reference, bdata::make(kCases), c) {
   MaxPool2d pool(MaxPool2dOptions(c.K).stride(c.S).padding(c.P));
   const Variable out = pool(Variable(Tensor(xt::cast<float>(x))));
   BOOST_TEST((out.value() == Tensor(xt::cast<float>(y_ref))));
+}
+
+// The float kernel (a vector path for P = 0 and S = 1 or 2 on AVX-512 builds, a scalar one
+// otherwise) against the reference: planes wider than one and two vectors, ragged ends, ties,
+// NaNs (the last NaN of a window wins) and infinities.
+const std::vector<PoolCase> kFloatCases = {
+    {2, 3, 28, 28, 2, 2, 0}, {1, 2, 14, 14, 2, 2, 0}, {2, 2, 55, 55, 3, 2, 0}, {1, 3, 13, 13, 3, 2, 0},
+    {1, 2, 7, 7, 3, 2, 0},   {1, 2, 9, 40, 3, 1, 0},  {1, 1, 6, 33, 2, 1, 0},  {1, 2, 8, 70, 4, 2, 0},
+    {1, 2, 8, 9, 3, 2, 1},   {1, 2, 5, 11, 4, 3, 2},  {2, 1, 3, 3, 3, 3, 0},   {1, 1, 1, 17, 1, 2, 0},
+};
+
+BOOST_DATA_TEST_CASE(float_kernel_matches_direct_reference, bdata::make(kFloatCases), c) {
+  const MaxPool2dGeometry g = geometry(c);
+  Rng rng(7);
+  xt::xarray<double> x = xt::xarray<double>::from_shape({c.N, c.C, c.H, c.W});
+  for (auto& v : x) {
+    const double u = rng.uniform(0.0, 1.0);
+    v = u < 0.03 ? std::numeric_limits<double>::quiet_NaN()
+      : u < 0.05 ? -std::numeric_limits<double>::infinity()
+      : u < 0.06 ? std::numeric_limits<double>::infinity()
+                 : std::round(rng.uniform(-4.0, 4.0));  // small integers: many ties
+  }
+  xt::xarray<double> y_ref;
+  xt::xarray<std::int32_t> argmax_ref;
+  reference_pool(x, g, y_ref, argmax_ref);
+
+  const xt::xarray<float> xf = xt::cast<float>(x);
+  xt::xarray<float> y = xt::xarray<float>::from_shape(g.output_shape());
+  xt::xarray<std::int32_t> argmax = xt::xarray<std::int32_t>::from_shape(g.output_shape());
+  kernels::maxpool2d_forward<float>(xf.data(), y.data(), argmax.data(), g);
+  BOOST_TEST((argmax == argmax_ref));
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    const double want = y_ref.data()[i], got = y.data()[i];
+    if (std::isnan(want) ? !std::isnan(got) : got != want) ++wrong;
+  }
+  BOOST_TEST(wrong == 0u);
 }
 
 BOOST_DATA_TEST_CASE(double_kernel_gradients, bdata::make(kCases), c) {
