@@ -30,6 +30,11 @@ void set_num_threads(int n) {
 
 int get_num_threads() { return omp_get_max_threads(); }
 
+void parallel_fill(float* data, std::int64_t n, float value) {
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
+  for (std::int64_t i = 0; i < n; ++i) data[i] = value;
+}
+
 void keep_blas_single_threaded() {
   // The first call sets it (a static's initialisation runs once, even when threads race to it);
   // later ones set it again only if something else has changed it since.

@@ -27,6 +27,10 @@ void set_num_threads(int n);
 // The OpenMP thread count that parallel kernels will use.
 int get_num_threads();
 
+// data[0, n) = value, split over the OpenMP threads when n >= kParallelElements (a gradient
+// buffer's zeroing, which would otherwise leave the other threads waiting).
+void parallel_fill(float* data, std::int64_t n, float value);
+
 // The one place that keeps OpenBLAS single-threaded: sets its thread count to 1 unless it
 // already is 1. Called before every BLAS call xgrad makes (core/blas.cpp) and by
 // set_num_threads. Once OpenBLAS is at 1 it only reads the setting, so it is safe to call from
