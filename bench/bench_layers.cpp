@@ -9,7 +9,8 @@
 //                                     ceiling measured in the same run
 //
 // MACs = N * O * OH * OW * (C / G) * K * K. Cases: the convolutions of the mini AlexNet at batch
-// 64 (64 x 64 input) and AlexNet's conv1 at batch 16 (224 x 224 input). Buffers are allocated and
+// 64 (64 x 64 input), AlexNet's conv1 at batch 16 (224 x 224 input) and the fmnist preset's
+// first two at batch 64 (28 x 28 input). Buffers are allocated and
 // written once before timing.
 //
 //   maxpool_forward/N/C/H/W/K/S        MaxPool2d's forward (values and argmax), as input elements
@@ -131,6 +132,8 @@ void conv_cases(benchmark::internal::Benchmark* b) {
   b->Args({64, 96, 7, 7, 96, 3, 1, 1, 2});     // conv4
   b->Args({64, 96, 7, 7, 64, 3, 1, 1, 2});     // conv5
   b->Args({16, 3, 224, 224, 96, 11, 4, 2, 1}); // AlexNet conv1
+  b->Args({64, 1, 28, 28, 32, 3, 1, 1, 1});    // fmnist conv1 (its conv3-5 are mini's)
+  b->Args({64, 32, 14, 14, 64, 5, 1, 2, 2});   // fmnist conv2
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 

@@ -13,8 +13,13 @@
 #include <xgrad/autograd/profile.hpp>
 #include <xgrad/autograd/tape.hpp>
 #include <xgrad/core/error.hpp>
+#include <xgrad/core/rng.hpp>
+#include <xgrad/core/threading.hpp>
+#include <xgrad/layers/conv2d.hpp>
 #include <xgrad/layers/layer.hpp>
 #include <xgrad/layers/linear.hpp>
+#include <xgrad/layers/local_response_norm.hpp>
+#include <xgrad/layers/max_pool2d.hpp>
 #include <xgrad/layers/relu.hpp>
 #include <xgrad/optim/sgd.hpp>
 #include "tests/test_util.hpp"
@@ -82,6 +87,46 @@ BOOST_AUTO_TEST_CASE(a_variable_used_twice_accumulates) {
   BOOST_TEST(x.grad()(0) == 6.0f + 3.0f);
   x.zero_grad();
   BOOST_TEST(x.grad()(0) == 0.0f);
+}
+
+// The first gradient a kernel gives an activation is stored into an unzeroed buffer
+// (grad_buffer(overwrite)); a later one is added. For each layer whose backward does so: the
+// gradient of a fresh input, then the same backward onto an input whose gradient already holds
+// 0.5 everywhere, which must give 0.5 + the first (and not the first alone, or garbage).
+BOOST_AUTO_TEST_CASE(a_first_gradient_is_stored_and_a_later_one_added) {
+  Variable v(zeros({3}), true);
+  bool overwrite = false;
+  v.grad_buffer(overwrite);
+  BOOST_TEST(overwrite);
+  v.grad_buffer(overwrite);
+  BOOST_TEST(!overwrite);
+
+  manual_seed(3);
+  std::vector<std::pair<std::string, std::shared_ptr<Layer>>> layers = {
+      {"ReLU", std::make_shared<ReLU>()},
+      {"MaxPool2d", std::make_shared<MaxPool2d>(2)},
+      {"Conv2d", std::make_shared<Conv2d>(Conv2dOptions(2, 3, 3).padding(1))},
+      {"LocalResponseNorm", std::make_shared<LocalResponseNorm>(LrnOptions(3))},
+      {"Linear", std::make_shared<Linear>(6, 4)},
+  };
+  Rng rng(5);
+  for (auto& [name, layer] : layers) {
+    const Shape shape = name == "Linear" ? Shape{3, 6} : Shape{2, 2, 6, 6};
+    Tensor xv = empty(shape);
+    rng.fill_normal(xv, 0.0, 1.0);
+    Variable first(xv, true);
+    Variable y = (*layer)(first);
+    Tensor seed = empty(y.shape());
+    rng.fill_normal(seed, 0.0, 1.0);
+    y.backward(seed);
+    const Tensor once = first.grad();
+
+    Variable second(xv, true);
+    parallel_fill(second.grad_buffer().data(), static_cast<std::int64_t>(second.value().size()), 0.5f);
+    (*layer)(second).backward(seed);
+    BOOST_TEST(xt::allclose(second.grad(), once + 0.5f, 1e-6, 1e-6), name);
+    BOOST_TEST(!xt::allclose(once, zeros(shape)), name);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(no_grad_records_and_saves_nothing) {

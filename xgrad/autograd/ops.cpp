@@ -184,10 +184,17 @@ Variable relu(const Variable& x) {
   return record_op("relu", std::move(value), {x}, /*saved=*/{}, [x](const Tensor& dout, const Tensor& y) mutable {
     const float* yv = y.data();
     const float* g = dout.data();
-    float* dx = x.grad_buffer().data();
+    bool overwrite = false;
+    float* dx = x.grad_buffer(overwrite).data();
     const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(dout.size());
+    // PyTorch's threshold_backward, stored into a new gradient or added to one.
+    if (overwrite) {
 #pragma omp parallel for schedule(static) if (n >= kParallelElements)
-    for (std::ptrdiff_t i = 0; i < n; ++i) dx[i] += yv[i] <= 0.0f ? 0.0f : g[i];  // PyTorch's threshold_backward
+      for (std::ptrdiff_t i = 0; i < n; ++i) dx[i] = yv[i] <= 0.0f ? 0.0f : g[i];
+    } else {
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
+      for (std::ptrdiff_t i = 0; i < n; ++i) dx[i] += yv[i] <= 0.0f ? 0.0f : g[i];
+    }
   });
 }
 

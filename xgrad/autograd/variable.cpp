@@ -1,5 +1,7 @@
 #include <xgrad/autograd/variable.hpp>
 
+#include <cmath>
+
 #include <xgrad/autograd/tape.hpp>
 #include <xgrad/core/error.hpp>
 #include <xgrad/core/threading.hpp>
@@ -50,6 +52,21 @@ Tensor& Variable::grad_buffer() const {
       impl.grad = empty(Shape(impl.value.shape().begin(), impl.value.shape().end()), "gradient");
     }
     parallel_fill(impl.grad.data(), static_cast<std::int64_t>(impl.grad.size()), 0.0f);
+    impl.has_grad = true;
+  }
+  return impl.grad;
+}
+
+Tensor& Variable::grad_buffer(bool& overwrite) const {
+  auto& impl = checked();
+  overwrite = !impl.has_grad;
+  if (overwrite) {
+    if (impl.grad.shape() != impl.value.shape()) {
+      impl.grad = empty(Shape(impl.value.shape().begin(), impl.value.shape().end()), "gradient");
+    }
+#if defined(XGRAD_POISON_NEW_GRADIENTS)
+    parallel_fill(impl.grad.data(), static_cast<std::int64_t>(impl.grad.size()), std::nanf(""));
+#endif
     impl.has_grad = true;
   }
   return impl.grad;

@@ -174,9 +174,10 @@ void im2col_plane(const T* plane, T* out, Index ld, T* padded, const Conv2dGeome
 }
 
 // The reverse: dx_plane (H, W) += the sum of the K*K rows of src (row stride ld), each element
-// summing its taps in (kh, kw, oh, ow) order. padded: an (Hp, Wp) work buffer.
+// summing its taps in (kh, kw, oh, ow) order (with overwrite, dx_plane = that sum). padded: an
+// (Hp, Wp) work buffer.
 template <class T>
-void col2im_plane(const T* src, Index ld, T* dx_plane, T* padded, const Conv2dGeometry& g) {
+void col2im_plane(const T* src, Index ld, T* dx_plane, T* padded, const Conv2dGeometry& g, bool overwrite = false) {
   const Index H = g.H, W = g.W, K = g.K, S = g.S, P = g.P, OH = g.OH, OW = g.OW, Wp = W + 2 * P;
   std::fill(padded, padded + (H + 2 * P) * Wp, T(0));
   for (Index kh = 0; kh < K; ++kh) {
@@ -193,7 +194,13 @@ void col2im_plane(const T* src, Index ld, T* dx_plane, T* padded, const Conv2dGe
       }
     }
   }
-  for (Index h = 0; h < H; ++h) add_run(padded + (h + P) * Wp + P, dx_plane + h * W, W);
+  for (Index h = 0; h < H; ++h) {
+    if (overwrite) {
+      copy_run(padded + (h + P) * Wp + P, dx_plane + h * W, W);
+    } else {
+      add_run(padded + (h + P) * Wp + P, dx_plane + h * W, W);
+    }
+  }
 }
 
 // cols (R, width = (n1 - n0) * OH*OW) = the columns of images [n0, n1), channels of group grp:
@@ -303,7 +310,8 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dGeomet
 }
 
 template <class T>
-void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T* scratch, const Conv2dGeometry& g) {
+void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T* scratch, const Conv2dGeometry& g,
+                     bool dx_overwrite) {
   const Index N = g.N, C = g.C, O = g.O, K = g.K, PP = g.OH * g.OW, L = static_cast<Index>(g.L());
   const Index R = static_cast<Index>(g.R()), Og = static_cast<Index>(g.Og()), Cg = C / static_cast<Index>(g.G);
   const Index G = static_cast<Index>(g.G);
@@ -388,7 +396,7 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
         for (Index n = n0; n < n1; ++n) {
           for (Index cg = 0; cg < Cg; ++cg) {
             col2im_plane(dcols + cg * K * K * width + (n - n0) * PP, width, dx + (n * C + grp * Cg + cg) * g.H * g.W,
-                         padded, g);
+                         padded, g, dx_overwrite);
           }
         }
       }
@@ -404,9 +412,9 @@ template void col2im_add<double>(const double*, double*, std::size_t, const Conv
 template void conv2d_forward<float>(const float*, const float*, const float*, float*, const Conv2dGeometry&);
 template void conv2d_forward<double>(const double*, const double*, const double*, double*, const Conv2dGeometry&);
 template void conv2d_backward<float>(const float*, const float*, const float*, float*, float*, float*, float*,
-                                     const Conv2dGeometry&);
+                                     const Conv2dGeometry&, bool);
 template void conv2d_backward<double>(const double*, const double*, const double*, double*, double*, double*,
-                                      double*, const Conv2dGeometry&);
+                                      double*, const Conv2dGeometry&, bool);
 
 }  // namespace kernels
 
@@ -435,11 +443,13 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
   // The backward rebuilds the columns from x's value for dw, chunk by chunk, instead of keeping
   // them (C*K*K times x's size).
   auto backward = [x, w = weight, b = bias, scratch = work.scratch, g](const Tensor& dy) mutable {
-    float* dx = x.requires_grad() ? x.grad_buffer().data() : nullptr;
+    bool dx_overwrite = false;
+    float* dx = x.requires_grad() ? x.grad_buffer(dx_overwrite).data() : nullptr;
     float* dw = w.requires_grad() ? w.grad_buffer().data() : nullptr;
     float* db = b.defined() && b.requires_grad() ? b.grad_buffer().data() : nullptr;
     ensure_size(*scratch, g.scratch_size());
-    kernels::conv2d_backward<float>(dy.data(), w.value().data(), x.value().data(), dx, dw, db, scratch->data(), g);
+    kernels::conv2d_backward<float>(dy.data(), w.value().data(), x.value().data(), dx, dw, db, scratch->data(), g,
+                                    dx_overwrite);
   };
   return bias.defined() ? record_op("Conv2d", std::move(y), {x, weight, bias}, {x, weight}, std::move(backward))
                         : record_op("Conv2d", std::move(y), {x, weight}, std::move(backward));

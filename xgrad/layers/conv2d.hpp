@@ -63,9 +63,11 @@ template <class T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dGeometry& g);
 
 // Adds the gradients: dx (N, C, H, W), dw (O, Cg, K, K), db (O); any of them may be null (skipped).
-// x is the forward's input (read for dw only); scratch (O, L) is workspace.
+// With dx_overwrite, dx is stored instead (its previous contents are never read). x is the
+// forward's input (read for dw only); scratch (O, L) is workspace.
 template <class T>
-void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T* scratch, const Conv2dGeometry& g);
+void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T* scratch, const Conv2dGeometry& g,
+                     bool dx_overwrite = false);
 
 }  // namespace kernels
 

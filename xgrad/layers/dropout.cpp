@@ -46,20 +46,21 @@ void dropout_forward(const T* x, T* y, std::size_t count, const DropoutMask& mas
 }
 
 template <class T>
-void dropout_backward(const T* dy, T* dx, std::size_t count, const DropoutMask& mask) {
+void dropout_backward(const T* dy, T* dx, std::size_t count, const DropoutMask& mask, bool overwrite) {
   const std::uint64_t key = stream_key(mask), threshold = drop_threshold(mask.p);
   const T scale = static_cast<T>(1.0 / (1.0 - mask.p));
   const Index n = static_cast<Index>(count);
 #pragma omp parallel for schedule(static) if (n >= kParallelElements)
   for (Index i = 0; i < n; ++i) {
-    if (keep(key, threshold, i)) dx[i] += dy[i] * scale;
+    const T d = keep(key, threshold, i) ? dy[i] * scale : T(0);
+    dx[i] = overwrite ? d : dx[i] + d;
   }
 }
 
 template void dropout_forward<float>(const float*, float*, std::size_t, const DropoutMask&);
 template void dropout_forward<double>(const double*, double*, std::size_t, const DropoutMask&);
-template void dropout_backward<float>(const float*, float*, std::size_t, const DropoutMask&);
-template void dropout_backward<double>(const double*, double*, std::size_t, const DropoutMask&);
+template void dropout_backward<float>(const float*, float*, std::size_t, const DropoutMask&, bool);
+template void dropout_backward<double>(const double*, double*, std::size_t, const DropoutMask&, bool);
 
 }  // namespace kernels
 
@@ -82,7 +83,9 @@ Variable dropout(const Variable& x, const DropoutMask& mask, bool training) {
   kernels::dropout_forward<float>(x.value().data(), y.data(), y.size(), mask);
   // Nothing saved: backward regenerates the mask from (seed, call).
   return record_op("Dropout", std::move(y), {x}, /*saved=*/{}, [x, mask](const Tensor& dy) mutable {
-    kernels::dropout_backward<float>(dy.data(), x.grad_buffer().data(), dy.size(), mask);
+    bool overwrite = false;
+    float* dx = x.grad_buffer(overwrite).data();
+    kernels::dropout_backward<float>(dy.data(), dx, dy.size(), mask, overwrite);
   });
 }
 

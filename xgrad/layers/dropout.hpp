@@ -32,9 +32,10 @@ bool dropout_keep(const DropoutMask& mask, std::size_t index);
 template <class T>
 void dropout_forward(const T* x, T* y, std::size_t count, const DropoutMask& mask);
 
-// dx (count) += dy * keep / (1 - p)
+// dx (count) += dy * keep / (1 - p); with overwrite, dx = that (its previous contents are never
+// read).
 template <class T>
-void dropout_backward(const T* dy, T* dx, std::size_t count, const DropoutMask& mask);
+void dropout_backward(const T* dy, T* dx, std::size_t count, const DropoutMask& mask, bool overwrite = false);
 
 }  // namespace kernels
 

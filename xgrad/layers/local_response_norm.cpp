@@ -101,7 +101,9 @@ Variable local_response_norm(const Variable& x, const LrnOptions& options) {
   // Captures only the input handle: s is recomputed from x in the backward.
   return record_op(kLayer, std::move(y), {x}, [x, shape, options](const Tensor& dy) mutable {
     if (!x.requires_grad()) return;
-    lrn_backward(x.value().data(), dy.data(), x.grad_buffer().data(), shape, options, /*accumulate=*/true);
+    bool overwrite = false;
+    float* dx = x.grad_buffer(overwrite).data();
+    lrn_backward(x.value().data(), dy.data(), dx, shape, options, /*accumulate=*/!overwrite);
   });
 }
 

@@ -172,21 +172,22 @@ void maxpool2d_forward(const T* x, T* y, std::int32_t* argmax, const MaxPool2dGe
 }
 
 template <class T>
-void maxpool2d_backward(const T* dy, const std::int32_t* argmax, T* dx, const MaxPool2dGeometry& g) {
+void maxpool2d_backward(const T* dy, const std::int32_t* argmax, T* dx, const MaxPool2dGeometry& g, bool overwrite) {
   const Index planes = g.N * g.C, HW = g.H * g.W, OHW = g.OH * g.OW;
 #pragma omp parallel for schedule(static) if (planes * (OHW + HW) >= kParallelElements)
   for (Index plane = 0; plane < planes; ++plane) {
     const T* dyp = dy + plane * OHW;                  // (OH, OW)
     const std::int32_t* ap = argmax + plane * OHW;    // (OH, OW)
     T* dxp = dx + plane * HW;                         // (H, W)
+    if (overwrite) std::fill(dxp, dxp + HW, T(0));
     for (Index i = 0; i < OHW; ++i) dxp[ap[i]] += dyp[i];
   }
 }
 
 template void maxpool2d_forward<float>(const float*, float*, std::int32_t*, const MaxPool2dGeometry&);
 template void maxpool2d_forward<double>(const double*, double*, std::int32_t*, const MaxPool2dGeometry&);
-template void maxpool2d_backward<float>(const float*, const std::int32_t*, float*, const MaxPool2dGeometry&);
-template void maxpool2d_backward<double>(const double*, const std::int32_t*, double*, const MaxPool2dGeometry&);
+template void maxpool2d_backward<float>(const float*, const std::int32_t*, float*, const MaxPool2dGeometry&, bool);
+template void maxpool2d_backward<double>(const double*, const std::int32_t*, double*, const MaxPool2dGeometry&, bool);
 
 }  // namespace kernels
 
@@ -207,7 +208,9 @@ Variable max_pool2d(const Variable& x, const MaxPool2dOptions& options, MaxPool2
   Tensor y = empty(out_shape, "MaxPool2d");
   kernels::maxpool2d_forward<float>(x.value().data(), y.data(), argmax->data(), g);
   return record_op("MaxPool2d", std::move(y), {x}, /*saved=*/{}, [x, argmax = argmax, g](const Tensor& dy) mutable {
-    kernels::maxpool2d_backward<float>(dy.data(), argmax->data(), x.grad_buffer().data(), g);
+    bool overwrite = false;
+    float* dx = x.grad_buffer(overwrite).data();
+    kernels::maxpool2d_backward<float>(dy.data(), argmax->data(), dx, g, overwrite);
   });
 }
 

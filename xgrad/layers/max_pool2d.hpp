@@ -38,9 +38,11 @@ namespace kernels {
 template <class T>
 void maxpool2d_forward(const T* x, T* y, std::int32_t* argmax, const MaxPool2dGeometry& g);
 
-// dx (N, C, H, W) += dy (N, C, OH, OW) routed through argmax.
+// dx (N, C, H, W) += dy (N, C, OH, OW) routed through argmax; with overwrite, dx = that (its
+// previous contents are never read).
 template <class T>
-void maxpool2d_backward(const T* dy, const std::int32_t* argmax, T* dx, const MaxPool2dGeometry& g);
+void maxpool2d_backward(const T* dy, const std::int32_t* argmax, T* dx, const MaxPool2dGeometry& g,
+                        bool overwrite = false);
 
 }  // namespace kernels
 
