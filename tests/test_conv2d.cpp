@@ -228,6 +228,31 @@ BOOST_AUTO_TEST_CASE(backward_adds_and_skips_frozen_parameters) {
   BOOST_TEST(!conv.weight().has_grad());
 }
 
+// The float column kernel takes vector paths (AVX-512 builds: masked moves for stride 1 and a
+// permute for stride 2) that the double one does not: the columns, copies of x, must be the
+// same values. Widths around one and two vectors, strides 1-3, paddings 0-2.
+BOOST_DATA_TEST_CASE(float_columns_equal_the_double_kernels,
+                     bdata::make(std::vector<ConvCase>{{2, 2, 9, 7, 3, 3, 1, 1, 1, true},
+                                                       {1, 3, 8, 33, 2, 3, 1, 0, 1, true},
+                                                       {2, 1, 11, 40, 2, 5, 2, 2, 1, true},
+                                                       {1, 2, 9, 64, 2, 5, 2, 2, 1, true},
+                                                       {1, 2, 7, 70, 2, 3, 2, 0, 1, true},
+                                                       {1, 1, 6, 35, 2, 1, 2, 0, 1, true},
+                                                       {1, 2, 10, 29, 2, 4, 3, 1, 1, true}}),
+                     c) {
+  Rng rng(21);
+  const Conv2dGeometry g = geometry(c);
+  const xt::xarray<double> x = random_array({c.N, c.C, c.H, c.W}, rng);
+  const Tensor xf = to_float(x);
+  std::vector<double> cols(g.cols_size());
+  std::vector<float> cols_f(g.cols_size());
+  kernels::im2col<double>(x.data(), cols.data(), g);
+  kernels::im2col<float>(xf.data(), cols_f.data(), g);
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < cols.size(); ++i) wrong += static_cast<double>(cols_f[i]) != static_cast<float>(cols[i]);
+  BOOST_TEST(wrong == 0u);
+}
+
 // Large enough that every loop and GEMM takes its parallel path.
 BOOST_DATA_TEST_CASE(bit_identical_at_one_and_two_threads,
                      bdata::make(std::vector<ConvCase>{{8, 16, 24, 26, 32, 3, 1, 1, 2, true},

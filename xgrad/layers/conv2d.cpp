@@ -165,6 +165,8 @@ void im2col_plane(const T* plane, T* out, Index ld, T* padded, const Conv2dGeome
         T* dst = row + oh * OW;
         if (S == 1) {
           copy_run(src, dst, OW);
+        } else if (S == 2) {
+          copy_run_stride2(src, dst, OW);
         } else {
           for (Index ow = 0; ow < OW; ++ow) dst[ow] = src[ow * S];
         }
@@ -323,9 +325,7 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
     T* row = scratch + o * L;
     for (Index n = 0; n < N; ++n) copy_run(dy + (n * O + o) * PP, row + n * PP, PP);
     if (db != nullptr) {
-      double total = 0.0;
-      for (Index i = 0; i < L; ++i) total += static_cast<double>(row[i]);
-      db[o] += static_cast<T>(total);
+      db[o] += static_cast<T>(sum_in_double(row, L));
     }
   }
   if (dw != nullptr) {
