@@ -14,7 +14,7 @@ label smoothing 0.1; Dropout 0 (the layers kept, as in xgrad's preset); He norma
 biases. Validation and test predictions average the logits of each image and of its mirror image
 (--no-eval-flip: the image alone). The weights of the best validation epoch are tested once.
 
-usage: /usr/bin/python3 bench/peers/torch_fashion_mnist.py [--epochs 9] [--threads 2] [--crop-padding 0]
+usage: /usr/bin/python3 bench/peers/torch_fashion_mnist.py [--epochs 12] [--threads 2] [--crop-padding 0]
        [--weight-decay 2e-4] [--label-smoothing 0.1] [--no-eval-flip] [--warmup 0.05] [--final-lr 0.01]
        [--nesterov]
 """
@@ -119,7 +119,7 @@ def confusion(model, images, labels, flip=False, batch=500):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
-    parser.add_argument("--epochs", type=int, default=9)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.02)
     parser.add_argument("--crop-padding", type=int, default=0)
