@@ -106,19 +106,25 @@ inline void copy_run_stride2(const T* src, T* dst, Index n) {
 }
 
 #if defined(__AVX512F__)
-// 16 values at a time: two loads of 16 and a permute that keeps the even lanes; masked loads
-// and stores at the end, so nothing past src[2n - 2] or dst[n - 1] is touched.
+// The first `count` of 16 lanes (none for count <= 0, all for count >= 16).
+inline __mmask16 first_lanes16(Index count) {
+  return static_cast<__mmask16>(count >= 16 ? 0xFFFFu : count <= 0 ? 0u : (1u << count) - 1u);
+}
+
+// The indices 0, 2, ..., 30: _mm512_permutex2var_ps(lo, even_lanes(), hi) keeps the even
+// elements of the 32 in lo and hi (a stride-2 row).
+inline __m512i even_lanes() { return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30); }
+
+// 16 values at a time: two loads of 16 and the even-lane permute; masked loads and stores at
+// the end, so nothing past src[2n - 2] or dst[n - 1] is touched.
 template <>
 inline void copy_run_stride2<float>(const float* src, float* dst, Index n) {
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  auto lanes = [](Index count) {
-    return static_cast<__mmask16>(count >= 16 ? 0xFFFFu : count <= 0 ? 0u : (1u << count) - 1u);
-  };
+  const __m512i even = even_lanes();
   for (Index i = 0; i < n; i += 16) {
     const Index readable = 2 * (n - i) - 1;  // src[2i, 2n - 1)
-    const __m512 lo = _mm512_maskz_loadu_ps(lanes(readable), src + 2 * i);
-    const __m512 hi = _mm512_maskz_loadu_ps(lanes(readable - 16), src + 2 * i + 16);
-    _mm512_mask_storeu_ps(dst + i, lanes(n - i), _mm512_permutex2var_ps(lo, even, hi));
+    const __m512 lo = _mm512_maskz_loadu_ps(first_lanes16(readable), src + 2 * i);
+    const __m512 hi = _mm512_maskz_loadu_ps(first_lanes16(readable - 16), src + 2 * i + 16);
+    _mm512_mask_storeu_ps(dst + i, first_lanes16(n - i), _mm512_permutex2var_ps(lo, even, hi));
   }
 }
 #endif
@@ -153,19 +159,32 @@ inline void add_run(const T* src, T* dst, Index n) {
   for (; i < n; ++i) dst[i] += src[i];
 }
 
+#if defined(__AVX2__)
+// The first `count` (1..7) of 8 floats: loaded (the others read as zero and are not accessed)
+// and stored (the others are not written).
 #if defined(__AVX512F__) && defined(__AVX512VL__)
-// With AVX-512VL the ragged end is one mask-register move. (AVX2's vmaskmovps store, below, is
-// several times slower on AMD's cores, and a 7-wide plane row is nothing but a ragged end.)
+// With AVX-512VL, one mask-register move. (AVX2's vmaskmovps store, below, is several times
+// slower on AMD's cores, and a 7-wide plane row is nothing but a ragged end.)
 inline __mmask8 first_lanes_mask(Index count) { return static_cast<__mmask8>((1u << count) - 1u); }
+inline __m256 load_first(const float* src, Index count) { return _mm256_maskz_loadu_ps(first_lanes_mask(count), src); }
+inline void store_first(float* dst, __m256 value, Index count) {
+  _mm256_mask_storeu_ps(dst, first_lanes_mask(count), value);
+}
+#else
+inline __m256i first_lanes_mask(Index count) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+inline __m256 load_first(const float* src, Index count) { return _mm256_maskload_ps(src, first_lanes_mask(count)); }
+inline void store_first(float* dst, __m256 value, Index count) {
+  _mm256_maskstore_ps(dst, first_lanes_mask(count), value);
+}
+#endif
 
 template <>
 inline void copy_run<float>(const float* src, float* dst, Index n) {
   Index i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
-  if (i < n) {
-    const __mmask8 mask = first_lanes_mask(n - i);
-    _mm256_mask_storeu_ps(dst + i, mask, _mm256_maskz_loadu_ps(mask, src + i));
-  }
+  if (i < n) store_first(dst + i, load_first(src + i, n - i), n - i);
 }
 
 template <>
@@ -174,39 +193,7 @@ inline void add_run<float>(const float* src, float* dst, Index n) {
   for (; i + 8 <= n; i += 8) {
     _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
   }
-  if (i < n) {
-    const __mmask8 mask = first_lanes_mask(n - i);
-    const __m256 sum = _mm256_add_ps(_mm256_maskz_loadu_ps(mask, dst + i), _mm256_maskz_loadu_ps(mask, src + i));
-    _mm256_mask_storeu_ps(dst + i, mask, sum);
-  }
-}
-#elif defined(__AVX2__)
-// The lanes [0, count) of 8 floats, for count in 1..7.
-inline __m256i first_lanes_mask(int count) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-template <>
-inline void copy_run<float>(const float* src, float* dst, Index n) {
-  Index i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
-  if (i < n) {
-    const __m256i mask = first_lanes_mask(static_cast<int>(n - i));
-    _mm256_maskstore_ps(dst + i, mask, _mm256_maskload_ps(src + i, mask));
-  }
-}
-
-template <>
-inline void add_run<float>(const float* src, float* dst, Index n) {
-  Index i = 0;
-  for (; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
-  }
-  if (i < n) {
-    const __m256i mask = first_lanes_mask(static_cast<int>(n - i));
-    const __m256 sum = _mm256_add_ps(_mm256_maskload_ps(dst + i, mask), _mm256_maskload_ps(src + i, mask));
-    _mm256_maskstore_ps(dst + i, mask, sum);
-  }
+  if (i < n) store_first(dst + i, _mm256_add_ps(load_first(dst + i, n - i), load_first(src + i, n - i)), n - i);
 }
 #endif
 

@@ -7,11 +7,8 @@
 
 #include <xgrad/autograd/tape.hpp>
 #include <xgrad/core/error.hpp>
+#include <xgrad/core/simd_kernels.hpp>
 #include <xgrad/core/threading.hpp>
-
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 // Dimension key: N = batch, C = channels, H, W = input height, width, K = kernel size,
 // S = stride, P = padding, OH, OW = output height, width.
@@ -100,22 +97,17 @@ void pool_plane(const T* xp, T* yp, std::int32_t* ap, const MaxPool2dGeometry& g
 // Whether a float plane takes the vector path.
 bool vector_path(const MaxPool2dGeometry& g) { return g.P == 0 && (g.S == 1 || g.S == 2); }
 
-// The first `count` (0..16) lanes.
-__mmask16 lanes(Index count) {
-  return static_cast<__mmask16>(count >= 16 ? 0xFFFFu : (1u << std::max<Index>(count, 0)) - 1u);
-}
-
 // The vector path for one float plane (P = 0, S = 1 or 2): output row oh, 16 columns at a time.
 // Lane j of a window tap (kh, kw) reads x[oh*S + kh][(ow0 + j)*S + kw]; with S = 2 two loads of
 // 16 and a permute pick the even elements. Masked loads touch nothing past the row's end.
 void pool_plane_vector(const float* xp, float* yp, std::int32_t* ap, const MaxPool2dGeometry& g) {
   const Index W = g.W, K = g.K, S = g.S, OH = g.OH, OW = g.OW;
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i even = even_lanes();
   const __m512i lane_offset = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                                  _mm512_set1_epi32(static_cast<int>(S)));
   for (Index oh = 0; oh < OH; ++oh) {
     for (Index ow0 = 0; ow0 < OW; ow0 += 16) {
-      const __mmask16 out_mask = lanes(OW - ow0);
+      const __mmask16 out_mask = first_lanes16(OW - ow0);
       __m512 best = _mm512_setzero_ps();
       __m512i at = _mm512_setzero_si512();
       for (Index kh = 0; kh < K; ++kh) {
@@ -125,10 +117,10 @@ void pool_plane_vector(const float* xp, float* yp, std::int32_t* ap, const MaxPo
           const float* src = xp + row + start;
           __m512 v;
           if (S == 1) {
-            v = _mm512_maskz_loadu_ps(lanes(W - start), src);
+            v = _mm512_maskz_loadu_ps(first_lanes16(W - start), src);
           } else {
-            const __m512 lo = _mm512_maskz_loadu_ps(lanes(W - start), src);
-            const __m512 hi = _mm512_maskz_loadu_ps(lanes(W - start - 16), src + 16);
+            const __m512 lo = _mm512_maskz_loadu_ps(first_lanes16(W - start), src);
+            const __m512 hi = _mm512_maskz_loadu_ps(first_lanes16(W - start - 16), src + 16);
             v = _mm512_permutex2var_ps(lo, even, hi);
           }
           const __m512i index = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(row + start)), lane_offset);
