@@ -188,12 +188,10 @@ Variable relu(const Variable& x) {
     float* dx = x.grad_buffer(overwrite).data();
     const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(dout.size());
     // PyTorch's threshold_backward, stored into a new gradient or added to one.
-    if (overwrite) {
 #pragma omp parallel for schedule(static) if (n >= kParallelElements)
-      for (std::ptrdiff_t i = 0; i < n; ++i) dx[i] = yv[i] <= 0.0f ? 0.0f : g[i];
-    } else {
-#pragma omp parallel for schedule(static) if (n >= kParallelElements)
-      for (std::ptrdiff_t i = 0; i < n; ++i) dx[i] += yv[i] <= 0.0f ? 0.0f : g[i];
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
+      const float d = yv[i] <= 0.0f ? 0.0f : g[i];
+      dx[i] = overwrite ? d : dx[i] + d;
     }
   });
 }

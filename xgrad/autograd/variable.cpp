@@ -46,15 +46,10 @@ const Tensor& Variable::grad() const {
 }
 
 Tensor& Variable::grad_buffer() const {
-  auto& impl = checked();
-  if (!impl.has_grad) {
-    if (impl.grad.shape() != impl.value.shape()) {
-      impl.grad = empty(Shape(impl.value.shape().begin(), impl.value.shape().end()), "gradient");
-    }
-    parallel_fill(impl.grad.data(), static_cast<std::int64_t>(impl.grad.size()), 0.0f);
-    impl.has_grad = true;
-  }
-  return impl.grad;
+  bool overwrite = false;
+  Tensor& grad = grad_buffer(overwrite);
+  if (overwrite) parallel_fill(grad.data(), static_cast<std::int64_t>(grad.size()), 0.0f);
+  return grad;
 }
 
 Tensor& Variable::grad_buffer(bool& overwrite) const {
