@@ -12,6 +12,8 @@
 // convolution and Linear: 2 FLOP per multiply-add; the rest is left out), and efficiency,
 // gflop / step time / the sgemm peak measured at the start of the same run; page_faults, the
 // minor page faults per step after two warm-up steps (memory newly taken from the OS).
+// Freed memory is retained (xgrad::retain_freed_memory, as in alexnet_example) unless
+// --system_malloc is given.
 //
 // The same step in PyTorch (the comparison the README reports, same machine and threads):
 //   python3 torch_alexnet_step.py mini 64 2 STEPS [--no-lrn]     python3 torch_alexnet_step.py alexnet 16 2 STEPS
@@ -151,6 +153,24 @@ void train_step(benchmark::State& state, const std::string& preset, std::size_t 
 int main(int argc, char** argv) {
   const char* env = std::getenv("XGRAD_THREADS");
   xgrad::set_num_threads(env ? std::max(1, std::atoi(env)) : 2);
+  // --system_malloc leaves glibc's malloc settings as they are (to measure what retaining freed
+  // memory saves); by default the steps run as alexnet_example's do, with it retained.
+  bool system_malloc = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--system_malloc") {
+      system_malloc = true;
+      for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+      --argc;
+      break;
+    }
+  }
+  if (system_malloc) {
+    std::printf("malloc: the system's settings (--system_malloc)\n");
+  } else {
+    const xgrad::MemoryRetention r = xgrad::retain_freed_memory();
+    if (r.applied) std::printf("malloc: freed memory retained, blocks up to %zu MiB\n", r.largest_reused_block >> 20);
+    else std::printf("malloc: freed memory not retained: %s\n", r.reason.c_str());
+  }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   g_sgemm_peak = measure_sgemm_peak();

@@ -465,6 +465,8 @@ int main(int argc, char** argv) {
     std::cerr << "alexnet_example: " << e.message << "\n" << usage << "\n" << options;
     return 2;
   }
+  // Each step's activations and gradients reuse the memory the last step freed (xgrad/core/memory.hpp).
+  retain_freed_memory();
 #ifdef XGRAD_WITH_MPI
   if (config.distributed) {
     // An exception on any rank prints "rank R: error: ..." and ends the whole job.

@@ -6,6 +6,7 @@
 #include <xgrad/autograd/tape.hpp>
 #include <xgrad/autograd/variable.hpp>
 #include <xgrad/core/error.hpp>
+#include <xgrad/core/memory.hpp>
 #include <xgrad/core/npy.hpp>
 #include <xgrad/core/rng.hpp>
 #include <xgrad/core/tensor.hpp>
