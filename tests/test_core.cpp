@@ -307,9 +307,9 @@ long minor_faults() {
 
 // Steps that allocate, write and free tensors of several sizes (2-12 MiB, as a training step's
 // activations and gradients), three of them kept until the next step: once eight steps have
-// warmed the heap up (and its holes have settled), eight more take (nearly) no new page from the OS when freed memory is
-// retained. With glibc's defaults, the blocks above its mapping threshold are mapped for each
-// allocation and unmapped when freed: thousands of faults a step.
+// warmed the heap up (and its holes have settled), eight more take (nearly) no new page from
+// the OS when freed memory is retained. With glibc's defaults, the blocks above its mapping
+// threshold are mapped for each allocation and unmapped when freed: thousands of faults a step.
 BOOST_AUTO_TEST_CASE(retained_memory_is_reused_without_page_faults) {
   const xgrad::MemoryRetention r = xgrad::retain_freed_memory();
   if (!r.applied) {
