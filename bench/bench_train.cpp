@@ -153,6 +153,8 @@ void train_step(benchmark::State& state, const std::string& preset, std::size_t 
 int main(int argc, char** argv) {
   const char* env = std::getenv("XGRAD_THREADS");
   xgrad::set_num_threads(env ? std::max(1, std::atoi(env)) : 2);
+  const xgrad::BlasKernels& kernels = xgrad::blas_kernels();
+  std::printf("OpenBLAS kernels: %s (%s)\n", kernels.core.c_str(), kernels.note.c_str());
   // --system_malloc leaves glibc's malloc settings as they are (to measure what retaining freed
   // memory saves); by default the steps run as alexnet_example's do, with it retained.
   bool system_malloc = false;

@@ -382,6 +382,8 @@ RunData load_data(const Config& c, const World& world, Layer& model) {
       std::printf("distributed: %d ranks x %lld threads, %lld images per rank and step\n", world.ranks, c.threads,
                   c.batch_size / world.ranks);
     }
+    const BlasKernels& kernels = blas_kernels();
+    std::printf("OpenBLAS kernels: %s (%s)\n", kernels.core.c_str(), kernels.note.c_str());
   }
   return d;
 }

@@ -1,10 +1,12 @@
 // core/: shapes, errors, .npy I/O, the RNG, threading and GEMM.
 #include <boost/test/unit_test.hpp>
 
+#include <strings.h>
 #include <sys/resource.h>
 
 #include <cmath>
 #include <filesystem>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -293,6 +295,46 @@ BOOST_AUTO_TEST_CASE(large_gemm_is_split_and_identical_at_any_thread_count) {
       }
     }
   }
+}
+
+// OpenBLAS's choice of kernels (blas_kernels()). The case for a user's OPENBLAS_CORETYPE runs
+// as its own ctest entry, test_core_blas_coretype, with OPENBLAS_CORETYPE=Prescott.
+bool coretype_unset() { return std::getenv("OPENBLAS_CORETYPE") == nullptr; }
+bool coretype_set() { return !coretype_unset(); }
+
+extern "C" char* openblas_get_corename(void);
+
+BOOST_AUTO_TEST_CASE(kernels_are_not_the_generic_fallback_when_the_cpu_has_wider_vectors,
+                     *boost::unit_test::precondition([](boost::unit_test::test_unit_id) { return coretype_unset(); })) {
+  float a = 2.0f, b = 3.0f, c = 0.0f;
+  gemm(false, false, 1, 1, 1, 1.0f, &a, &b, 0.0f, &c);  // the first BLAS call, if none came before
+  BOOST_TEST(c == 6.0f);
+  const BlasKernels& k = blas_kernels();
+  BOOST_TEST_MESSAGE("OpenBLAS kernels: " << k.core << " (OpenBLAS chose " << k.detected << "; " << k.note << ")");
+  BOOST_TEST(k.core == std::string(openblas_get_corename()));
+  BOOST_TEST(!k.note.empty());
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx")) {
+    // Prescott is OpenBLAS's fallback for CPUs it does not know; with AVX there is better.
+    BOOST_TEST(strcasecmp(k.core.c_str(), "Prescott") != 0);
+    BOOST_TEST(k.replaced == (strcasecmp(k.detected.c_str(), "Prescott") == 0));
+  }
+  BOOST_TEST(&blas_kernels() == &k);  // chosen once
+  BOOST_TEST(std::getenv("OPENBLAS_CORETYPE") == nullptr);  // not left set for child processes
+}
+
+BOOST_AUTO_TEST_CASE(kernels_set_by_the_user_are_kept,
+                     *boost::unit_test::precondition([](boost::unit_test::test_unit_id) { return coretype_set(); })) {
+  const BlasKernels& k = blas_kernels();
+  const std::string forced = std::getenv("OPENBLAS_CORETYPE");
+  BOOST_TEST(!k.replaced);
+  BOOST_TEST(k.core == k.detected);
+  BOOST_TEST(strcasecmp(k.core.c_str(), forced.c_str()) == 0);
+  BOOST_TEST(k.note.find("OPENBLAS_CORETYPE=" + forced) != std::string::npos);
+  float a = 2.0f, b = 3.0f, c = 1.0f;
+  gemm(false, false, 1, 1, 1, 1.0f, &a, &b, 1.0f, &c);
+  BOOST_TEST(c == 7.0f);
+  BOOST_TEST(std::string(openblas_get_corename()) == k.core);  // still the user's after a BLAS call
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -5,6 +5,7 @@
 #include <xgrad/autograd/profile.hpp>
 #include <xgrad/autograd/tape.hpp>
 #include <xgrad/autograd/variable.hpp>
+#include <xgrad/core/blas.hpp>
 #include <xgrad/core/error.hpp>
 #include <xgrad/core/memory.hpp>
 #include <xgrad/core/npy.hpp>

@@ -1,7 +1,10 @@
 #include <xgrad/core/blas.hpp>
 
+#include <strings.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 
 #include <omp.h>
@@ -11,9 +14,74 @@
 #include <xgrad/core/tensor.hpp>
 #include <xgrad/core/threading.hpp>
 
+// OpenBLAS's name for its kernels (every build has it), and the two calls of a build for many
+// CPUs (DYNAMIC_ARCH) that unload and choose its kernels again. Those two are internal to
+// OpenBLAS, so they are weak references: null where the library lacks them, and then xgrad
+// only reports what it would have chosen.
+extern "C" {
+char* openblas_get_corename(void);
+void gotoblas_dynamic_init(void) __attribute__((weak));
+void gotoblas_dynamic_quit(void) __attribute__((weak));
+}
+
 namespace xgrad {
 
 namespace {
+
+// The OpenBLAS kernels that match the widest vectors this CPU and its operating system support,
+// or null when the generic ones are all there is. __builtin_cpu_supports also checks that the
+// operating system saves the vector registers (XCR0).
+const char* best_kernels_for_this_cpu() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+    return "SkylakeX";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+  if (__builtin_cpu_supports("avx")) return "Sandybridge";
+#endif
+  return nullptr;
+}
+
+std::string corename() {
+  const char* name = openblas_get_corename();
+  return name != nullptr ? name : "";
+}
+
+BlasKernels choose_blas_kernels() {
+  BlasKernels k;
+  k.detected = k.core = corename();
+  if (const char* forced = std::getenv("OPENBLAS_CORETYPE")) {
+    k.note = "kept OPENBLAS_CORETYPE=" + std::string(forced);
+    return k;
+  }
+  // "Prescott" is the kernels OpenBLAS falls back to when it does not know the CPU.
+  if (strcasecmp(k.detected.c_str(), "Prescott") != 0) {
+    k.note = "chosen by OpenBLAS for this CPU";
+    return k;
+  }
+  const char* best = best_kernels_for_this_cpu();
+  if (best == nullptr) {
+    k.note = "OpenBLAS's generic kernels; this CPU has no wider vectors (AVX) for others";
+    return k;
+  }
+  if (gotoblas_dynamic_init == nullptr || gotoblas_dynamic_quit == nullptr) {
+    k.note = "OpenBLAS did not recognise this CPU and cannot switch its kernels here: set OPENBLAS_CORETYPE=" +
+             std::string(best) + " before the program starts, for faster GEMMs";
+    return k;
+  }
+  // OpenBLAS reads OPENBLAS_CORETYPE when it chooses its kernels; the variable is set only for
+  // that moment (it was unset), so child processes choose for themselves.
+  setenv("OPENBLAS_CORETYPE", best, 1);
+  gotoblas_dynamic_quit();
+  gotoblas_dynamic_init();
+  unsetenv("OPENBLAS_CORETYPE");
+  k.core = corename();
+  k.replaced = strcasecmp(k.core.c_str(), k.detected.c_str()) != 0;
+  k.note = k.replaced ? "OpenBLAS did not recognise this CPU; xgrad chose the kernels for its vector units"
+                      : "OpenBLAS did not recognise this CPU and does not have the " + std::string(best) + " kernels";
+  return k;
+}
 
 // Products smaller than this (m * n * k) are one call; larger ones are split.
 constexpr std::size_t kSplitWork = std::size_t{1} << 18;
@@ -83,5 +151,10 @@ template void gemm_serial<float>(bool, bool, std::size_t, std::size_t, std::size
                                  const float*, std::size_t, float, float*, std::size_t);
 template void gemm_serial<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*,
                                   std::size_t, const double*, std::size_t, double, double*, std::size_t);
+
+const BlasKernels& blas_kernels() {
+  static const BlasKernels kernels = choose_blas_kernels();
+  return kernels;
+}
 
 }  // namespace xgrad

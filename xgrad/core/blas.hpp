@@ -17,6 +17,7 @@
 //   own OpenMP loops (conv2d); safe to call from several threads at once.
 #include <climits>
 #include <cstddef>
+#include <string>
 
 namespace xgrad {
 
@@ -37,5 +38,32 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
 template <class T>
 void gemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
                  std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
+
+// The OpenBLAS kernels xgrad's GEMMs run on.
+//
+// OpenBLAS built for many CPUs (Debian's is) picks its kernels when it loads, from the CPU's
+// model number. A CPU newer than the OpenBLAS release is not in its tables, and OpenBLAS then
+// falls back to its generic "Prescott" kernels (SSE3), which run sgemm several times slower
+// than the CPU can: on a 2-core Xeon of model 207 with Debian 12's OpenBLAS 0.3.21, the
+// Fashion-MNIST example trains at a third of the speed (bench/README.md). So before its first
+// BLAS call (and in set_num_threads), xgrad checks which kernels OpenBLAS chose and, when they
+// are that fallback while the CPU and the operating system support wider vectors, has OpenBLAS
+// load the kernels that match them instead: SkylakeX for AVX-512 (F, CD, BW, DQ, VL), Haswell
+// for AVX2 with FMA, Sandybridge for AVX. Any other choice of OpenBLAS's is kept, and so is the
+// user's: nothing changes when OPENBLAS_CORETYPE is set (OPENBLAS_CORETYPE=Prescott keeps the
+// generic kernels). The switch happens once, on the first call, before any BLAS call of
+// xgrad's; an application that calls OpenBLAS itself from other threads at that moment should
+// call blas_kernels() first. Results stay bit-identical at any thread count (OpenBLAS runs
+// single-threaded under xgrad), but may differ in the last bits between kernels.
+struct BlasKernels {
+  std::string core;      // the kernels in use, by OpenBLAS's name (openblas_get_corename)
+  std::string detected;  // the kernels OpenBLAS chose by itself
+  bool replaced = false;  // xgrad replaced the fallback kernels with `core`
+  std::string note;      // why they were or were not replaced, for a program's start-up line
+};
+
+// Chooses the kernels on the first call (see above) and returns the same result on every call.
+// Thread-safe.
+const BlasKernels& blas_kernels();
 
 }  // namespace xgrad

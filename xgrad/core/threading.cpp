@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include <xgrad/core/blas.hpp>
 #include <xgrad/core/error.hpp>
 
 // OpenBLAS's own controls, declared here rather than through <cblas.h>, which must not meet
@@ -36,9 +37,10 @@ void parallel_fill(float* data, std::int64_t n, float value) {
 }
 
 void keep_blas_single_threaded() {
-  // The first call sets it (a static's initialisation runs once, even when threads race to it);
-  // later ones set it again only if something else has changed it since.
-  static const bool first = (openblas_set_num_threads(1), true);
+  // The first call chooses OpenBLAS's kernels (core/blas.hpp) and sets the thread count (a
+  // static's initialisation runs once, even when threads race to it); later ones set it again
+  // only if something else has changed it since.
+  static const bool first = (blas_kernels(), openblas_set_num_threads(1), true);
   (void)first;
   if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
