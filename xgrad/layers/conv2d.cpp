@@ -137,10 +137,20 @@ Conv2dGeometry Conv2dGeometry::make(const char* who, const Shape& input, std::si
 namespace {
 
 // Images per panel of the fused loops below: about 2^18 / R columns (a panel of cols of about
-// 1 MB in float), at least 512 columns, whole images only. Fixed by the shape alone.
+// 1 MB in float), at least 512 columns, whole images only. When that makes fewer than 16
+// (group, panel) iterations, the panels shrink until their count is a multiple of 4, so that
+// 2 or 4 threads share them evenly (7 panels on 2 threads keep one waiting an eighth of the
+// time). Fixed by the shape alone.
 Index images_per_panel(const Conv2dGeometry& g) {
-  const Index PP = g.OH * g.OW, target = std::max<Index>(512, (Index{1} << 18) / static_cast<Index>(g.R()));
-  return std::clamp<Index>(target / PP, 1, static_cast<Index>(g.N));
+  const Index PP = g.OH * g.OW, N = static_cast<Index>(g.N), G = static_cast<Index>(g.G);
+  const Index target = std::max<Index>(512, (Index{1} << 18) / static_cast<Index>(g.R()));
+  Index per = std::clamp<Index>(target / PP, 1, N);
+  const Index iterations = G * ((N + per - 1) / per);
+  if (iterations < 16 && iterations % 4 != 0) {
+    const Index panels = ((iterations + 3) / 4 * 4 + G - 1) / G;  // per group
+    per = std::max<Index>(1, (N + panels - 1) / panels);
+  }
+  return per;
 }
 
 // The column kernels work on one (image, channel) plane at a time, through a zero-padded copy
