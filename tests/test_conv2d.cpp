@@ -253,6 +253,53 @@ BOOST_DATA_TEST_CASE(float_columns_equal_the_double_kernels,
   BOOST_TEST(wrong == 0u);
 }
 
+// Stride 1 with few column rows (C/G*K*K <= 32) takes a direct float kernel on AVX-512 builds
+// (no im2col or GEMM; see conv2d.cpp) for the output and the weight gradient: its results must
+// be the double (GEMM) kernels' within float rounding. Output widths around one and two vectors
+// of 16, output channels around blocks of 8, several weight-gradient chunks, groups, with and
+// without the input gradient (whose absence changes how the bias gradient is summed).
+BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
+                     bdata::make(std::vector<ConvCase>{{3, 1, 28, 28, 32, 3, 1, 1, 1, true},
+                                                       {2, 1, 6, 16, 9, 5, 1, 2, 1, true},
+                                                       {4, 2, 17, 17, 17, 3, 1, 1, 1, false},
+                                                       {2, 4, 5, 33, 16, 2, 1, 0, 2, true},
+                                                       {1, 2, 9, 4, 8, 4, 1, 0, 1, true},
+                                                       {2, 2, 8, 40, 6, 1, 1, 0, 2, true},
+                                                       {6, 1, 20, 20, 1, 3, 1, 0, 1, true}}),
+                     c) {
+  Rng rng(23);
+  const Conv2dGeometry g = geometry(c);
+  BOOST_TEST_REQUIRE(g.R() <= 32u);
+  const KernelInputs in = kernel_inputs(c, rng);
+  const xt::xarray<double> dy = random_array(g.output_shape(), rng);
+  const double* b = c.bias ? in[2].data() : nullptr;
+  xt::xarray<double> y = xt::zeros<double>(g.output_shape());
+  kernels::conv2d_forward<double>(in[0].data(), in[1].data(), b, y.data(), g);
+  const Tensor xf = to_float(in[0]), wf = to_float(in[1]), bf = c.bias ? to_float(in[2]) : Tensor();
+  const Tensor dyf = to_float(dy);
+  Tensor yf = empty(g.output_shape());
+  kernels::conv2d_forward<float>(xf.data(), wf.data(), c.bias ? bf.data() : nullptr, yf.data(), g);
+  const double R = static_cast<double>(g.R()), L = static_cast<double>(g.L());
+  BOOST_TEST(xt::amax(xt::abs(to_double(yf) - y))() <= 1e-6 * (1.0 + R));
+  for (const bool with_dx : {false, true}) {
+    BOOST_TEST_CONTEXT("with dx " << with_dx) {
+      xt::xarray<double> dx = xt::zeros<double>({c.N, c.C, c.H, c.W}), dw = xt::zeros<double>(in[1].shape());
+      xt::xarray<double> db = xt::zeros<double>({c.O});
+      std::vector<double> scratch(g.scratch_size());
+      kernels::conv2d_backward<double>(dy.data(), in[1].data(), in[0].data(), with_dx ? dx.data() : nullptr,
+                                       dw.data(), c.bias ? db.data() : nullptr, scratch.data(), g);
+      Tensor dxf = zeros({c.N, c.C, c.H, c.W}), dwf = zeros({c.O, c.C / c.G, c.K, c.K}), dbf = zeros({c.O});
+      std::vector<float> scratch_f(g.scratch_size());
+      kernels::conv2d_backward<float>(dyf.data(), wf.data(), xf.data(), with_dx ? dxf.data() : nullptr, dwf.data(),
+                                      c.bias ? dbf.data() : nullptr, scratch_f.data(), g);
+      // Sums of L (weight, bias) or O*K*K/G (input) products of values in [-1, 1].
+      BOOST_TEST(xt::amax(xt::abs(to_double(dwf) - dw))() <= 1e-6 * (1.0 + L));
+      if (c.bias) BOOST_TEST(xt::amax(xt::abs(to_double(dbf) - db))() <= 1e-6 * (1.0 + L));
+      if (with_dx) BOOST_TEST(xt::amax(xt::abs(to_double(dxf) - dx))() <= 1e-6 * (1.0 + R * c.O));
+    }
+  }
+}
+
 // Large enough that every loop and GEMM takes its parallel path.
 BOOST_DATA_TEST_CASE(bit_identical_at_one_and_two_threads,
                      bdata::make(std::vector<ConvCase>{{8, 16, 24, 26, 32, 3, 1, 1, 2, true},

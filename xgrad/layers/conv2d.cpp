@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include <xtensor/xadapt.hpp>
@@ -58,6 +59,8 @@ struct PartialTag {};  // the weight gradient's partial products, one per (group
 struct PlaneTag {};    // a zero-padded (image, channel) plane
 struct PanelTag {};    // a GEMM output panel (forward) or column-gradient panel (backward)
 struct ColsTag {};     // the columns of one panel (forward) or chunk (weight gradient)
+struct DirectTag {};   // the direct kernels' padded planes of one (image, group)
+struct LanesTag {};    // the direct weight gradient's per-lane sums
 // Runs inside OpenMP regions: call it through a ParallelErrors (it throws an AllocationError
 // when the memory cannot be had).
 template <class T, class Tag>
@@ -227,6 +230,193 @@ void im2col_images(const T* x, T* cols, Index grp, Index n0, Index n1, T* padded
   }
 }
 
+#if defined(__AVX512F__)
+// Direct convolution for few column rows (R = Cg*K*K <= kDirectRows) at stride 1, the first
+// layer of a grey-image network (1 channel, 3x3: R = 9). Its GEMMs would be (Og, 9) x (9, width)
+// and its transpose: nine multiply-adds per output, less than the im2col and the packing around
+// them cost. Instead each thread pads one (image, group) at a time and computes 16 outputs of a
+// row per vector:
+//   forward: y[o, oh, ow0 + t] = b[o] + sum_r w[o, r] * tap_r[t], 8 output channels at a time;
+//   weight gradient: dw[o, r] = sum over the positions of dy[o, p] * tap_r[p], per lane, then
+//            the 16 lanes summed.
+// tap_r (r = (c, kh, kw)) is the padded row oh + kh of channel c from ow0 + kw. Every output's
+// sum runs in a fixed order, so results do not depend on the thread count.
+constexpr Index kDirectRows = 32;
+constexpr Index kDirectSlack = 16;  // zero floats past the padded planes: a vector read from the
+                                    // last row's end stays inside the buffer (its lanes unused)
+
+bool direct_convolution(const Conv2dGeometry& g) { return g.S == 1 && static_cast<Index>(g.R()) <= kDirectRows; }
+
+// padded (Cg, Hp, Wp) = the planes of image n's channels of group grp; the border and the
+// slack after it are zero (zeroed once per buffer, never written).
+void pad_group(const float* x, float* padded, Index n, Index grp, const Conv2dGeometry& g) {
+  const Index H = g.H, W = g.W, P = g.P, Hp = H + 2 * P, Wp = W + 2 * P, Cg = static_cast<Index>(g.Cg());
+  for (Index c = 0; c < Cg; ++c) {
+    const float* plane = x + ((n * static_cast<Index>(g.C)) + grp * Cg + c) * H * W;
+    float* dst = padded + c * Hp * Wp;
+    for (Index h = 0; h < H; ++h) copy_run(plane + h * W, dst + (h + P) * Wp + P, W);
+  }
+}
+
+// tap[r]: the offset of tap r in the padded planes, relative to (oh, ow0).
+void tap_offsets(const Conv2dGeometry& g, Index* tap) {
+  const Index K = g.K, Wp = g.W + 2 * g.P, HWp = (g.H + 2 * g.P) * Wp;
+  for (Index c = 0, r = 0; c < static_cast<Index>(g.Cg()); ++c)
+    for (Index kh = 0; kh < K; ++kh)
+      for (Index kw = 0; kw < K; ++kw, ++r) tap[r] = c * HWp + kh * Wp + kw;
+}
+
+// y for channels [o0, o0 + OB) of one row vector (16 outputs from `at`, `lanes` of them used).
+template <int OB>
+inline void direct_forward_block(const float* taps, const Index* tap, Index R, const float* w, const float* b,
+                                 float* y, Index plane, __mmask16 lanes) {
+  __m512 acc[OB];
+  for (int j = 0; j < OB; ++j) acc[j] = _mm512_set1_ps(b != nullptr ? b[j] : 0.0f);
+  for (Index r = 0; r < R; ++r) {
+    const __m512 v = _mm512_loadu_ps(taps + tap[r]);
+    for (int j = 0; j < OB; ++j) acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(w[j * R + r]), v, acc[j]);
+  }
+  for (int j = 0; j < OB; ++j) _mm512_mask_storeu_ps(y + j * plane, lanes, acc[j]);
+}
+
+// y (N, O, OH, OW) for image n, group grp, from its padded planes.
+void direct_forward_image(const float* padded, const float* w, const float* b, float* y, Index n, Index grp,
+                          const Index* tap, const Conv2dGeometry& g) {
+  const Index OH = g.OH, OW = g.OW, Wp = g.W + 2 * g.P, Og = static_cast<Index>(g.Og()), R = static_cast<Index>(g.R());
+  const Index plane = OH * OW, first = grp * Og;
+  float* yn = y + (n * static_cast<Index>(g.O) + first) * plane;
+  const float* wg = w + first * R;
+  const float* bg = b != nullptr ? b + first : nullptr;
+  for (Index oh = 0; oh < OH; ++oh) {
+    for (Index ow0 = 0; ow0 < OW; ow0 += 16) {
+      const __mmask16 lanes = first_lanes16(OW - ow0);
+      const float* taps = padded + oh * Wp + ow0;
+      float* out = yn + oh * OW + ow0;
+      Index o = 0;
+      for (; o + 8 <= Og; o += 8)
+        direct_forward_block<8>(taps, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane, plane, lanes);
+      for (; o < Og; ++o)
+        direct_forward_block<1>(taps, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane, plane, lanes);
+    }
+  }
+}
+
+// acc[(o * R + r) * 16, + 16) (lanes) += the products of image n's dy rows and taps, for
+// channels [o0, o0 + OB).
+template <int OB>
+inline void direct_weight_grad_block(const float* padded, const float* dyn, const Index* tap, Index R, Index o0,
+                                     float* acc, const Conv2dGeometry& g) {
+  const Index OH = g.OH, OW = g.OW, Wp = g.W + 2 * g.P, plane = OH * OW;
+  for (Index r = 0; r < R; ++r) {
+    __m512 sum[OB];
+    for (int j = 0; j < OB; ++j) sum[j] = _mm512_loadu_ps(acc + ((o0 + j) * R + r) * 16);
+    for (Index oh = 0; oh < OH; ++oh) {
+      for (Index ow0 = 0; ow0 < OW; ow0 += 16) {
+        const __mmask16 lanes = first_lanes16(OW - ow0);
+        const __m512 v = _mm512_loadu_ps(padded + oh * Wp + ow0 + tap[r]);
+        for (int j = 0; j < OB; ++j) {
+          const __m512 d = _mm512_maskz_loadu_ps(lanes, dyn + (o0 + j) * plane + oh * OW + ow0);
+          sum[j] = _mm512_mask3_fmadd_ps(d, v, sum[j], lanes);
+        }
+      }
+    }
+    for (int j = 0; j < OB; ++j) _mm512_storeu_ps(acc + ((o0 + j) * R + r) * 16, sum[j]);
+  }
+}
+
+void direct_forward(const float* x, const float* w, const float* b, float* y, const Conv2dGeometry& g) {
+  const Index N = static_cast<Index>(g.N), G = static_cast<Index>(g.G), R = static_cast<Index>(g.R());
+  const std::size_t size = g.Cg() * (g.H + 2 * g.P) * (g.W + 2 * g.P) + kDirectSlack;
+  Index tap[kDirectRows];
+  tap_offsets(g, tap);
+  ParallelErrors errors;
+  // One (image, group) per iteration: iterations write disjoint planes of y.
+#pragma omp parallel if (static_cast<Index>(g.O) * R * static_cast<Index>(g.L()) >= kParallelMacs)
+  {
+    float* padded = nullptr;
+    errors.run([&] {
+      padded = thread_buffer<float, DirectTag>(size);
+      std::fill(padded, padded + size, 0.0f);
+    });
+#pragma omp for collapse(2) schedule(static)
+    for (Index n = 0; n < N; ++n) {
+      for (Index grp = 0; grp < G; ++grp) {
+        if (padded == nullptr) continue;  // this thread's buffer failed: rethrown below
+        pad_group(x, padded, n, grp, g);
+        direct_forward_image(padded, w, b, y, n, grp, tap, g);
+      }
+    }
+  }
+  errors.rethrow();
+}
+#endif
+
+// dw (G*Og, R) += the partial products (G, chunks, R, Og): each element summed by one thread, in
+// chunk order. Called inside a parallel region by all its threads; with complete false (a
+// thread failed to compute its part) dw is left as it was.
+template <class T>
+void add_weight_partials(const T* partial, T* dw, Index G, Index chunks, Index Og, Index R, bool complete) {
+#pragma omp for schedule(static)
+  for (Index j = 0; j < G * Og * R; ++j) {
+    if (!complete) continue;
+    const Index grp = j / (Og * R), o = j / R % Og, r = j % R;
+    const T* p = partial + grp * chunks * R * Og + r * Og + o;  // element (o, r) in chunk 0
+    T total = p[0];
+    for (Index i = 1; i < chunks; ++i) total += p[i * R * Og];
+    dw[j] += total;
+  }
+}
+
+#if defined(__AVX512F__)
+// dw += the weight gradient of a direct convolution (see above), from dy (N, O, OH, OW) as it is.
+// Chunks of whole images as images_per_chunk: one (group, chunk) per iteration sums its lanes
+// over the chunk's positions, then its 16 lanes into the partial products; then add_weight_partials.
+void direct_weight_grad(const float* dy, const float* x, float* dw, const Conv2dGeometry& g) {
+  const Index N = static_cast<Index>(g.N), O = static_cast<Index>(g.O), G = static_cast<Index>(g.G);
+  const Index Og = static_cast<Index>(g.Og()), R = static_cast<Index>(g.R()), plane = g.OH * g.OW;
+  const Index per = images_per_chunk(g), chunks = (N + per - 1) / per;
+  const std::size_t size = g.Cg() * (g.H + 2 * g.P) * (g.W + 2 * g.P) + kDirectSlack;
+  Index tap[kDirectRows];
+  tap_offsets(g, tap);
+  float* partial = thread_buffer<float, PartialTag>(static_cast<std::size_t>(G * chunks * Og * R));  // (G, chunks, R, Og)
+  ParallelErrors errors;
+#pragma omp parallel if (O * R * static_cast<Index>(g.L()) >= kParallelMacs)
+  {
+    float *padded = nullptr, *lanes = nullptr;
+    const bool ready = errors.run([&] {
+      padded = thread_buffer<float, DirectTag>(size);
+      std::fill(padded, padded + size, 0.0f);
+      lanes = thread_buffer<float, LanesTag>(static_cast<std::size_t>(Og * R * 16));
+    });
+#pragma omp for collapse(2) schedule(static)
+    for (Index grp = 0; grp < G; ++grp) {
+      for (Index i = 0; i < chunks; ++i) {
+        if (!ready) continue;  // this thread's buffers failed: rethrown below
+        std::fill(lanes, lanes + Og * R * 16, 0.0f);
+        for (Index n = i * per; n < std::min(N, (i + 1) * per); ++n) {
+          pad_group(x, padded, n, grp, g);
+          const float* dyn = dy + (n * O + grp * Og) * plane;
+          Index o = 0;
+          for (; o + 8 <= Og; o += 8) direct_weight_grad_block<8>(padded, dyn, tap, R, o, lanes, g);
+          for (; o < Og; ++o) direct_weight_grad_block<1>(padded, dyn, tap, R, o, lanes, g);
+        }
+        float* out = partial + (grp * chunks + i) * R * Og;
+        for (Index o = 0; o < Og; ++o) {
+          for (Index r = 0; r < R; ++r) {
+            float* lane = lanes + (o * R + r) * 16;  // summed pairwise, in place
+            for (Index width = 8; width >= 1; width /= 2)
+              for (Index t = 0; t < width; ++t) lane[t] += lane[t + width];
+            out[r * Og + o] = lane[0];
+          }
+        }
+      }
+    }
+    add_weight_partials(partial, dw, G, chunks, Og, R, !errors.failed());
+  }
+  errors.rethrow();
+}
+#endif
+
 }  // namespace
 
 namespace kernels {
@@ -282,6 +472,14 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dGeomet
   const Index N = g.N, O = g.O, PP = g.OH * g.OW, L = static_cast<Index>(g.L());
   const Index R = static_cast<Index>(g.R()), Og = static_cast<Index>(g.Og());
   if (L == 0) return;  // an empty batch
+#if defined(__AVX512F__)
+  if constexpr (std::is_same<T, float>::value) {
+    if (direct_convolution(g)) {
+      direct_forward(x, w, b, y, g);
+      return;
+    }
+  }
+#endif
   const Index per = images_per_panel(g), panels = (N + per - 1) / per;
   const Index planes = (g.H + 2 * g.P) * (g.W + 2 * g.P);
   ParallelErrors errors;
@@ -328,16 +526,34 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
   const Index R = static_cast<Index>(g.R()), Og = static_cast<Index>(g.Og()), Cg = C / static_cast<Index>(g.G);
   const Index G = static_cast<Index>(g.G);
   if (L == 0) return;  // an empty batch: nothing to add
-  // scratch (O, N, OH*OW) = dy (N, O, OH*OW) regrouped by channel; db (O) += its row sums (in
-  // double). Each channel's row is written and summed by one thread.
+  bool direct = false;  // the weight gradient by direct_weight_grad, from dy as it is
+#if defined(__AVX512F__)
+  if constexpr (std::is_same<T, float>::value) direct = direct_convolution(g);
+#endif
+  // scratch (O, N, OH*OW) = dy (N, O, OH*OW) regrouped by channel, for the GEMMs; db (O) += its
+  // row sums (in double). Each channel's row is written and summed by one thread. Without a
+  // GEMM to feed, db sums dy's rows in place, image by image.
+  const bool regroup = dx != nullptr || (dw != nullptr && !direct);
 #pragma omp parallel for schedule(static) if (N * O * PP >= kParallelElements)
   for (Index o = 0; o < O; ++o) {
-    T* row = scratch + o * L;
-    for (Index n = 0; n < N; ++n) copy_run(dy + (n * O + o) * PP, row + n * PP, PP);
-    if (db != nullptr) {
-      db[o] += static_cast<T>(sum_in_double(row, L));
+    if (regroup) {
+      T* row = scratch + o * L;
+      for (Index n = 0; n < N; ++n) copy_run(dy + (n * O + o) * PP, row + n * PP, PP);
+      if (db != nullptr) db[o] += static_cast<T>(sum_in_double(row, L));
+    } else if (db != nullptr) {
+      double total = 0.0;
+      for (Index n = 0; n < N; ++n) total += sum_in_double(dy + (n * O + o) * PP, PP);
+      db[o] += static_cast<T>(total);
     }
   }
+#if defined(__AVX512F__)
+  if constexpr (std::is_same<T, float>::value) {
+    if (direct && dw != nullptr) {
+      direct_weight_grad(dy, x, dw, g);
+      dw = nullptr;  // done
+    }
+  }
+#endif
   if (dw != nullptr) {
     // dw_g (Og, R) += dy_g (Og, L) x cols_g^T (L, R), with L cut into fixed chunks of whole
     // images: one (group, chunk) per iteration rebuilds the chunk's columns (R, width) and
@@ -368,16 +584,7 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
       }
       // After the barrier ending the loop above, every thread sees whether any failed: the
       // partial products are then incomplete, and dw is left as it was.
-      const bool complete = !errors.failed();
-#pragma omp for schedule(static)
-      for (Index j = 0; j < G * Og * R; ++j) {
-        if (!complete) continue;
-        const Index grp = j / (Og * R), o = j / R % Og, r = j % R;
-        const T* p = partial + grp * chunks * R * Og + r * Og + o;  // element (o, r) in chunk 0
-        T total = p[0];
-        for (Index i = 1; i < chunks; ++i) total += p[i * R * Og];
-        dw[j] += total;
-      }
+      add_weight_partials(partial, dw, G, chunks, Og, R, !errors.failed());
     }
     errors.rethrow();
   }
