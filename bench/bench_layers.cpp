@@ -132,6 +132,9 @@ void conv_cases(benchmark::internal::Benchmark* b) {
   b->Args({64, 96, 7, 7, 96, 3, 1, 1, 2});     // conv4
   b->Args({64, 96, 7, 7, 64, 3, 1, 1, 2});     // conv5
   b->Args({16, 3, 224, 224, 96, 11, 4, 2, 1}); // AlexNet conv1
+  b->Args({16, 96, 27, 27, 256, 5, 1, 2, 2});  // AlexNet conv2
+  b->Args({16, 256, 13, 13, 384, 3, 1, 1, 1}); // AlexNet conv3
+  b->Args({16, 384, 13, 13, 256, 3, 1, 1, 2}); // AlexNet conv5
   b->Args({64, 1, 28, 28, 32, 3, 1, 1, 1});    // fmnist conv1 (its conv3-5 are mini's)
   b->Args({64, 32, 14, 14, 64, 5, 1, 2, 2});   // fmnist conv2
   b->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -254,10 +254,12 @@ BOOST_DATA_TEST_CASE(float_columns_equal_the_double_kernels,
 }
 
 // Stride 1 with few column rows (C/G*K*K <= 32) takes a direct float kernel on AVX-512 builds
-// (no im2col or GEMM; see conv2d.cpp) for the output and the weight gradient: its results must
-// be the double (GEMM) kernels' within float rounding. Output widths around one and two vectors
-// of 16, output channels around blocks of 8, several weight-gradient chunks, groups, with and
-// without the input gradient (whose absence changes how the bias gradient is summed).
+// (no im2col or GEMM; see conv2d.cpp) for the output and the weight gradient, and so does the
+// output of wider-row cases with up to 1024 rows (the last four): its results must be the double
+// (GEMM) kernels' within float rounding. Output widths around one and two vectors of 16, odd
+// and even row counts, output channels around blocks of 8, several weight-gradient chunks,
+// groups, with and without the input gradient (whose absence changes how the bias gradient is
+// summed).
 BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
                      bdata::make(std::vector<ConvCase>{{3, 1, 28, 28, 32, 3, 1, 1, 1, true},
                                                        {2, 1, 6, 16, 9, 5, 1, 2, 1, true},
@@ -265,11 +267,15 @@ BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
                                                        {2, 4, 5, 33, 16, 2, 1, 0, 2, true},
                                                        {1, 2, 9, 4, 8, 4, 1, 0, 1, true},
                                                        {2, 2, 8, 40, 6, 1, 1, 0, 2, true},
-                                                       {6, 1, 20, 20, 1, 3, 1, 0, 1, true}}),
+                                                       {6, 1, 20, 20, 1, 3, 1, 0, 1, true},
+                                                       {2, 32, 14, 14, 16, 5, 1, 2, 2, true},
+                                                       {2, 8, 15, 15, 8, 5, 1, 2, 1, false},
+                                                       {1, 4, 30, 28, 10, 4, 1, 1, 1, true},
+                                                       {1, 96, 12, 12, 9, 3, 1, 1, 1, true}}),
                      c) {
   Rng rng(23);
   const Conv2dGeometry g = geometry(c);
-  BOOST_TEST_REQUIRE(g.R() <= 32u);
+  BOOST_TEST_REQUIRE(g.S == 1u);
   const KernelInputs in = kernel_inputs(c, rng);
   const xt::xarray<double> dy = random_array(g.output_shape(), rng);
   const double* b = c.bias ? in[2].data() : nullptr;
