@@ -277,12 +277,14 @@ void tap_offsets(const Conv2dGeometry& g, Index* tap) {
       for (Index kw = 0; kw < K; ++kw, ++r) tap[r] = c * HWp + kh * Wp + kw;
 }
 
-// y for channels [o0, o0 + OB) of one row vector (16 outputs from `at`, `lanes` of them used).
+// y for channels [o0, o0 + OB) of one row vector (16 outputs, `lanes` of them used): stored, or
+// with `add` added to what y holds (b is then unused).
 template <int OB>
 inline void direct_forward_block(const float* taps, const Index* tap, Index R, const float* w, const float* b,
-                                 float* y, Index plane, __mmask16 lanes) {
+                                 float* y, Index plane, __mmask16 lanes, bool add) {
   __m512 acc[OB];
-  for (int j = 0; j < OB; ++j) acc[j] = _mm512_set1_ps(b != nullptr ? b[j] : 0.0f);
+  for (int j = 0; j < OB; ++j)
+    acc[j] = add ? _mm512_maskz_loadu_ps(lanes, y + j * plane) : _mm512_set1_ps(b != nullptr ? b[j] : 0.0f);
   for (Index r = 0; r < R; ++r) {
     const __m512 v = _mm512_loadu_ps(taps + tap[r]);
     for (int j = 0; j < OB; ++j) acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(w[j * R + r]), v, acc[j]);
@@ -294,9 +296,16 @@ inline void direct_forward_block(const float* taps, const Index* tap, Index R, c
 // loaded serves two multiply-adds.
 template <int OB>
 inline void direct_forward_block2(const float* taps, Index next_row, const Index* tap, Index R, const float* w,
-                                  const float* b, float* y, Index out_row, Index plane, __mmask16 lanes) {
+                                  const float* b, float* y, Index out_row, Index plane, __mmask16 lanes, bool add) {
   __m512 acc0[OB], acc1[OB];
-  for (int j = 0; j < OB; ++j) acc0[j] = acc1[j] = _mm512_set1_ps(b != nullptr ? b[j] : 0.0f);
+  for (int j = 0; j < OB; ++j) {
+    if (add) {
+      acc0[j] = _mm512_maskz_loadu_ps(lanes, y + j * plane);
+      acc1[j] = _mm512_maskz_loadu_ps(lanes, y + j * plane + out_row);
+    } else {
+      acc0[j] = acc1[j] = _mm512_set1_ps(b != nullptr ? b[j] : 0.0f);
+    }
+  }
   for (Index r = 0; r < R; ++r) {
     const __m512 v0 = _mm512_loadu_ps(taps + tap[r]), v1 = _mm512_loadu_ps(taps + next_row + tap[r]);
     for (int j = 0; j < OB; ++j) {
@@ -311,9 +320,9 @@ inline void direct_forward_block2(const float* taps, Index next_row, const Index
   }
 }
 
-// y (N, O, OH, OW) for image n, group grp, from its padded planes.
+// y (N, O, OH, OW) for image n, group grp, from its padded planes (with `add`, added to y).
 void direct_forward_image(const float* padded, const float* w, const float* b, float* y, Index n, Index grp,
-                          const Index* tap, const Conv2dGeometry& g) {
+                          const Index* tap, const Conv2dGeometry& g, bool add) {
   const Index OH = g.OH, OW = g.OW, Wp = g.W + 2 * g.P, Og = static_cast<Index>(g.Og()), R = static_cast<Index>(g.R());
   const Index plane = OH * OW, first = grp * Og;
   float* yn = y + (n * static_cast<Index>(g.O) + first) * plane;
@@ -328,10 +337,10 @@ void direct_forward_image(const float* padded, const float* w, const float* b, f
       Index o = 0;
       for (; o + 8 <= Og; o += 8)
         direct_forward_block2<8>(taps, Wp, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane, OW,
-                                 plane, lanes);
+                                 plane, lanes, add);
       for (; o < Og; ++o)
         direct_forward_block2<1>(taps, Wp, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane, OW,
-                                 plane, lanes);
+                                 plane, lanes, add);
     }
   }
   for (; oh < OH; ++oh) {  // the last row of an odd count
@@ -341,9 +350,9 @@ void direct_forward_image(const float* padded, const float* w, const float* b, f
       float* out = yn + oh * OW + ow0;
       Index o = 0;
       for (; o + 8 <= Og; o += 8)
-        direct_forward_block<8>(taps, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane, plane, lanes);
+        direct_forward_block<8>(taps, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane, plane, lanes, add);
       for (; o < Og; ++o)
-        direct_forward_block<1>(taps, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane, plane, lanes);
+        direct_forward_block<1>(taps, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane, plane, lanes, add);
     }
   }
 }
@@ -371,7 +380,9 @@ inline void direct_weight_grad_block(const float* padded, const float* dyn, cons
   }
 }
 
-void direct_forward(const float* x, const float* w, const float* b, float* y, const Conv2dGeometry& g) {
+// y = the direct convolution of x by w, plus b; with `add`, y += the convolution (b unused).
+void direct_forward(const float* x, const float* w, const float* b, float* y, const Conv2dGeometry& g,
+                    bool add = false) {
   const Index N = static_cast<Index>(g.N), G = static_cast<Index>(g.G), R = static_cast<Index>(g.R());
   const std::size_t size = g.Cg() * (g.H + 2 * g.P) * (g.W + 2 * g.P) + kDirectSlack;
   std::vector<Index> taps(static_cast<std::size_t>(R));
@@ -391,11 +402,43 @@ void direct_forward(const float* x, const float* w, const float* b, float* y, co
       for (Index grp = 0; grp < G; ++grp) {
         if (padded == nullptr) continue;  // this thread's buffer failed: rethrown below
         pad_group(x, padded, n, grp, g);
-        direct_forward_image(padded, w, b, y, n, grp, tap, g);
+        direct_forward_image(padded, w, b, y, n, grp, tap, g, add);
       }
     }
   }
   errors.rethrow();
+}
+
+// The input gradient of a stride-1 convolution is itself one: dx[n, c] = the convolution of dy
+// (padded by K - 1 - P) by the weights flipped in both axes, each group's (Og, Cg) transposed.
+Conv2dGeometry input_grad_geometry(const Conv2dGeometry& g) {
+  Conv2dGeometry t = g;
+  t.C = g.O;
+  t.H = g.OH;
+  t.W = g.OW;
+  t.O = g.C;
+  t.P = g.K - 1 - g.P;
+  t.OH = g.H;
+  t.OW = g.W;
+  return t;
+}
+
+bool direct_input_grad_ok(const Conv2dGeometry& g) {
+  return g.S == 1 && g.P + 1 <= g.K && direct_forward_ok(input_grad_geometry(g));
+}
+
+// dx (N, C, H, W) += (or, with overwrite, =) the input gradient, by direct_forward.
+void direct_input_grad(const float* dy, const float* w, float* dx, const Conv2dGeometry& g, bool overwrite) {
+  const Index K = static_cast<Index>(g.K), Cg = static_cast<Index>(g.Cg()), Og = static_cast<Index>(g.Og());
+  std::vector<float> flipped(g.C * g.Og() * g.K * g.K);  // (C, Og, K, K)
+  for (Index grp = 0; grp < static_cast<Index>(g.G); ++grp)
+    for (Index c = 0; c < Cg; ++c)
+      for (Index o = 0; o < Og; ++o)
+        for (Index kh = 0; kh < K; ++kh)
+          for (Index kw = 0; kw < K; ++kw)
+            flipped[static_cast<std::size_t>((((grp * Cg + c) * Og + o) * K + kh) * K + kw)] =
+                w[(((grp * Og + o) * Cg + c) * K + (K - 1 - kh)) * K + (K - 1 - kw)];
+  direct_forward(dy, flipped.data(), nullptr, dx, input_grad_geometry(g), !overwrite);
 }
 #endif
 
@@ -574,14 +617,18 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
   const Index R = static_cast<Index>(g.R()), Og = static_cast<Index>(g.Og()), Cg = C / static_cast<Index>(g.G);
   const Index G = static_cast<Index>(g.G);
   if (L == 0) return;  // an empty batch: nothing to add
-  bool direct = false;  // the weight gradient by direct_weight_grad, from dy as it is
+  bool direct = false;     // the weight gradient by direct_weight_grad, from dy as it is
+  bool direct_dx = false;  // the input gradient by direct_input_grad
 #if defined(__AVX512F__)
-  if constexpr (std::is_same<T, float>::value) direct = direct_convolution(g);
+  if constexpr (std::is_same<T, float>::value) {
+    direct = direct_convolution(g);
+    direct_dx = dx != nullptr && direct_input_grad_ok(g);
+  }
 #endif
   // scratch (O, N, OH*OW) = dy (N, O, OH*OW) regrouped by channel, for the GEMMs; db (O) += its
   // row sums (in double). Each channel's row is written and summed by one thread. Without a
   // GEMM to feed, db sums dy's rows in place, image by image.
-  const bool regroup = dx != nullptr || (dw != nullptr && !direct);
+  const bool regroup = (dx != nullptr && !direct_dx) || (dw != nullptr && !direct);
 #pragma omp parallel for schedule(static) if (N * O * PP >= kParallelElements)
   for (Index o = 0; o < O; ++o) {
     if (regroup) {
@@ -637,6 +684,14 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
     errors.rethrow();
   }
   if (dx == nullptr) return;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same<T, float>::value) {
+    if (direct_dx) {
+      direct_input_grad(dy, w, dx, g, dx_overwrite);
+      return;
+    }
+  }
+#endif
   // One (group, panel of whole images) per iteration, fused while in cache:
   //   dcols (R, width) = w_g^T (R, Og) x dy_g[:, panel] (Og, width)
   //   dx[n, channels of g] += col2im(dcols) for the panel's images
