@@ -257,8 +257,8 @@ BOOST_DATA_TEST_CASE(float_columns_equal_the_double_kernels,
 
 // Stride 1 with few column rows (C/G*K*K <= 32) takes a direct float kernel on AVX-512 builds
 // (no im2col or GEMM; see conv2d.cpp) for the output and the weight gradient, and so does the
-// output of wider-row cases with up to 1024 rows (the last four): its results must be the double
-// (GEMM) kernels' within float rounding. Output widths around one and two vectors of 16, odd
+// output of wider-row cases with up to 1024 rows (the last seven, three of them at strides 2-4):
+// its results must be the double (GEMM) kernels' within float rounding. Output widths around one and two vectors of 16, odd
 // and even row counts, output channels around blocks of 8, several weight-gradient chunks,
 // groups, with and without the input gradient (whose absence changes how the bias gradient is
 // summed).
@@ -273,11 +273,13 @@ BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
                                                        {2, 32, 14, 14, 16, 5, 1, 2, 2, true},
                                                        {2, 8, 15, 15, 8, 5, 1, 2, 1, false},
                                                        {1, 4, 30, 28, 10, 4, 1, 1, 1, true},
-                                                       {1, 96, 12, 12, 9, 3, 1, 1, 1, true}}),
+                                                       {1, 96, 12, 12, 9, 3, 1, 1, 1, true},
+                                                       {2, 3, 64, 64, 24, 5, 2, 2, 1, true},
+                                                       {1, 3, 19, 127, 9, 11, 4, 2, 1, true},
+                                                       {1, 2, 9, 40, 8, 3, 3, 1, 1, false}}),
                      c) {
   Rng rng(23);
   const Conv2dGeometry g = geometry(c);
-  BOOST_TEST_REQUIRE(g.S == 1u);
   const KernelInputs in = kernel_inputs(c, rng);
   const xt::xarray<double> dy = random_array(g.output_shape(), rng);
   const double* b = c.bias ? in[2].data() : nullptr;

@@ -247,34 +247,78 @@ constexpr Index kDirectSlack = 16;  // zero floats past the padded planes: a vec
                                     // last row's end stays inside the buffer (its lanes unused)
 
 bool direct_convolution(const Conv2dGeometry& g) { return g.S == 1 && static_cast<Index>(g.R()) <= kDirectRows; }
-// The forward takes the direct kernel for more rows too, while its vectors are well filled (at
-// least 12 of every 16 lanes: output rows of 12-16, 28-32, ... columns) and a block of 8
-// output channels' weights stays in L1 (R <= kDirectForwardRows). Measured (bench_layers): 1.8-1.9x
-// the im2col + GEMM forward for R = 300 and 400 on 14- and 15-wide rows; at parity for
-// R = 1200 on 27-wide rows; slower on 7-wide rows (7 of 16 lanes) and for R >= 1728.
+// The forward takes the direct kernel for more rows too, at any stride, while its vectors are
+// well filled (at least 12 of every 16 lanes: output rows of 12-16, 28-32, ... columns) and a
+// block of 8 output channels' weights stays in L1 (R <= kDirectForwardRows; at strides above 1,
+// where it was measured at parity for R = 363, R <= kDirectStridedForwardRows). Measured
+// (bench_layers): 1.8-1.9x the im2col + GEMM forward for R = 300 and 400 on 14- and 15-wide
+// rows and for the mini preset's conv1 (stride 2, R = 75); at parity for R = 1200 on 27-wide
+// rows and AlexNet's conv1 (stride 4, R = 363); slower on 7-wide rows (7 of 16 lanes) and for
+// R >= 1728.
 constexpr Index kDirectForwardRows = 1024;
+constexpr Index kDirectStridedForwardRows = 128;  // at strides above 1
 bool direct_forward_ok(const Conv2dGeometry& g) {
   const Index R = static_cast<Index>(g.R()), OW = static_cast<Index>(g.OW), vectors = (OW + 15) / 16;
-  return direct_convolution(g) || (g.S == 1 && R <= kDirectForwardRows && 4 * OW >= 3 * 16 * vectors);
+  const Index limit = g.S == 1 ? kDirectForwardRows : kDirectStridedForwardRows;
+  return direct_convolution(g) || (R <= limit && 4 * OW >= 3 * 16 * vectors);
 }
 
-// padded (Cg, Hp, Wp) = the planes of image n's channels of group grp; the border and the
-// slack after it are zero (zeroed once per buffer, never written).
+// The padded planes' layout. At stride S each padded plane (Hp, Wp) is kept as S phase planes
+// (Hp, Wq = ceil(Wp / S)), phase q holding the columns q, q + S, q + 2S, ..., so that the taps
+// of 16 neighbouring outputs are 16 consecutive floats of one phase row; at stride 1 it is the
+// plain padded plane.
+struct DirectLayout {
+  Index S, Hp, Wq;
+  Index phase() const { return Hp * Wq; }        // floats of one phase plane
+  Index plane() const { return S * phase(); }    // of one channel
+  Index row_step() const { return S * Wq; }      // from one output row's taps to the next's
+};
+
+DirectLayout direct_layout(const Conv2dGeometry& g) {
+  const Index S = static_cast<Index>(g.S), Wp = static_cast<Index>(g.W + 2 * g.P);
+  return {S, static_cast<Index>(g.H + 2 * g.P), (Wp + S - 1) / S};
+}
+
+// padded (Cg, S, Hp, Wq) = the planes of image n's channels of group grp in that layout; the
+// border, the phases' unused ends and the slack after them are zero (zeroed once per buffer,
+// never written).
 void pad_group(const float* x, float* padded, Index n, Index grp, const Conv2dGeometry& g) {
-  const Index H = g.H, W = g.W, P = g.P, Hp = H + 2 * P, Wp = W + 2 * P, Cg = static_cast<Index>(g.Cg());
+  const Index H = g.H, W = g.W, P = g.P, Cg = static_cast<Index>(g.Cg());
+  const DirectLayout d = direct_layout(g);
   for (Index c = 0; c < Cg; ++c) {
     const float* plane = x + ((n * static_cast<Index>(g.C)) + grp * Cg + c) * H * W;
-    float* dst = padded + c * Hp * Wp;
-    for (Index h = 0; h < H; ++h) copy_run(plane + h * W, dst + (h + P) * Wp + P, W);
+    float* dst = padded + c * d.plane();
+    if (d.S == 1) {
+      for (Index h = 0; h < H; ++h) copy_run(plane + h * W, dst + (h + P) * d.Wq + P, W);
+      continue;
+    }
+    for (Index q = 0; q < d.S; ++q) {
+      // The columns w of phase q: (w + P) % S == q, from w0 on, landing at (w + P) / S.
+      const Index w0 = ((q - P) % d.S + d.S) % d.S, j0 = (w0 + P) / d.S;
+      if (w0 >= W) continue;
+      const Index count = (W - w0 + d.S - 1) / d.S;
+      for (Index h = 0; h < H; ++h) {
+        const float* src = plane + h * W + w0;
+        float* out = dst + q * d.phase() + (h + P) * d.Wq + j0;
+        for (Index t = 0; t < count; ++t) out[t] = src[t * d.S];
+      }
+    }
   }
 }
 
-// tap[r]: the offset of tap r in the padded planes, relative to (oh, ow0).
+// tap[r]: the offset of tap r = (c, kh, kw) in the padded planes, relative to the taps of
+// output (oh, ow0), which start at oh * row_step + ow0.
 void tap_offsets(const Conv2dGeometry& g, Index* tap) {
-  const Index K = g.K, Wp = g.W + 2 * g.P, HWp = (g.H + 2 * g.P) * Wp;
+  const Index K = g.K;
+  const DirectLayout d = direct_layout(g);
   for (Index c = 0, r = 0; c < static_cast<Index>(g.Cg()); ++c)
     for (Index kh = 0; kh < K; ++kh)
-      for (Index kw = 0; kw < K; ++kw, ++r) tap[r] = c * HWp + kh * Wp + kw;
+      for (Index kw = 0; kw < K; ++kw, ++r) tap[r] = c * d.plane() + (kw % d.S) * d.phase() + kh * d.Wq + kw / d.S;
+}
+
+// Floats of the per-thread buffer for one image's padded planes.
+std::size_t direct_buffer_size(const Conv2dGeometry& g) {
+  return g.Cg() * static_cast<std::size_t>(direct_layout(g).plane()) + kDirectSlack;
 }
 
 // y for channels [o0, o0 + OB) of one row vector (16 outputs, `lanes` of them used): stored, or
@@ -323,7 +367,8 @@ inline void direct_forward_block2(const float* taps, Index next_row, const Index
 // y (N, O, OH, OW) for image n, group grp, from its padded planes (with `add`, added to y).
 void direct_forward_image(const float* padded, const float* w, const float* b, float* y, Index n, Index grp,
                           const Index* tap, const Conv2dGeometry& g, bool add) {
-  const Index OH = g.OH, OW = g.OW, Wp = g.W + 2 * g.P, Og = static_cast<Index>(g.Og()), R = static_cast<Index>(g.R());
+  const Index OH = g.OH, OW = g.OW, Og = static_cast<Index>(g.Og()), R = static_cast<Index>(g.R());
+  const Index row = direct_layout(g).row_step();
   const Index plane = OH * OW, first = grp * Og;
   float* yn = y + (n * static_cast<Index>(g.O) + first) * plane;
   const float* wg = w + first * R;
@@ -332,21 +377,21 @@ void direct_forward_image(const float* padded, const float* w, const float* b, f
   for (; oh + 2 <= OH; oh += 2) {  // pairs of rows
     for (Index ow0 = 0; ow0 < OW; ow0 += 16) {
       const __mmask16 lanes = first_lanes16(OW - ow0);
-      const float* taps = padded + oh * Wp + ow0;
+      const float* taps = padded + oh * row + ow0;
       float* out = yn + oh * OW + ow0;
       Index o = 0;
       for (; o + 8 <= Og; o += 8)
-        direct_forward_block2<8>(taps, Wp, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane, OW,
+        direct_forward_block2<8>(taps, row, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane, OW,
                                  plane, lanes, add);
       for (; o < Og; ++o)
-        direct_forward_block2<1>(taps, Wp, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane, OW,
+        direct_forward_block2<1>(taps, row, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane, OW,
                                  plane, lanes, add);
     }
   }
   for (; oh < OH; ++oh) {  // the last row of an odd count
     for (Index ow0 = 0; ow0 < OW; ow0 += 16) {
       const __mmask16 lanes = first_lanes16(OW - ow0);
-      const float* taps = padded + oh * Wp + ow0;
+      const float* taps = padded + oh * row + ow0;
       float* out = yn + oh * OW + ow0;
       Index o = 0;
       for (; o + 8 <= Og; o += 8)
@@ -362,14 +407,14 @@ void direct_forward_image(const float* padded, const float* w, const float* b, f
 template <int OB>
 inline void direct_weight_grad_block(const float* padded, const float* dyn, const Index* tap, Index R, Index o0,
                                      float* acc, const Conv2dGeometry& g) {
-  const Index OH = g.OH, OW = g.OW, Wp = g.W + 2 * g.P, plane = OH * OW;
+  const Index OH = g.OH, OW = g.OW, row = direct_layout(g).row_step(), plane = OH * OW;
   for (Index r = 0; r < R; ++r) {
     __m512 sum[OB];
     for (int j = 0; j < OB; ++j) sum[j] = _mm512_loadu_ps(acc + ((o0 + j) * R + r) * 16);
     for (Index oh = 0; oh < OH; ++oh) {
       for (Index ow0 = 0; ow0 < OW; ow0 += 16) {
         const __mmask16 lanes = first_lanes16(OW - ow0);
-        const __m512 v = _mm512_loadu_ps(padded + oh * Wp + ow0 + tap[r]);
+        const __m512 v = _mm512_loadu_ps(padded + oh * row + ow0 + tap[r]);
         for (int j = 0; j < OB; ++j) {
           const __m512 d = _mm512_maskz_loadu_ps(lanes, dyn + (o0 + j) * plane + oh * OW + ow0);
           sum[j] = _mm512_mask3_fmadd_ps(d, v, sum[j], lanes);
@@ -384,7 +429,7 @@ inline void direct_weight_grad_block(const float* padded, const float* dyn, cons
 void direct_forward(const float* x, const float* w, const float* b, float* y, const Conv2dGeometry& g,
                     bool add = false) {
   const Index N = static_cast<Index>(g.N), G = static_cast<Index>(g.G), R = static_cast<Index>(g.R());
-  const std::size_t size = g.Cg() * (g.H + 2 * g.P) * (g.W + 2 * g.P) + kDirectSlack;
+  const std::size_t size = direct_buffer_size(g);
   std::vector<Index> taps(static_cast<std::size_t>(R));
   const Index* tap = taps.data();
   tap_offsets(g, taps.data());
@@ -466,7 +511,7 @@ void direct_weight_grad(const float* dy, const float* x, float* dw, const Conv2d
   const Index N = static_cast<Index>(g.N), O = static_cast<Index>(g.O), G = static_cast<Index>(g.G);
   const Index Og = static_cast<Index>(g.Og()), R = static_cast<Index>(g.R()), plane = g.OH * g.OW;
   const Index per = images_per_chunk(g), chunks = (N + per - 1) / per;
-  const std::size_t size = g.Cg() * (g.H + 2 * g.P) * (g.W + 2 * g.P) + kDirectSlack;
+  const std::size_t size = direct_buffer_size(g);
   Index tap[kDirectRows];
   tap_offsets(g, tap);
   float* partial = thread_buffer<float, PartialTag>(static_cast<std::size_t>(G * chunks * Og * R));  // (G, chunks, R, Og)
