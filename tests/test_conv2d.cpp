@@ -275,7 +275,7 @@ BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
                                                        {1, 4, 30, 28, 10, 4, 1, 1, 1, true},
                                                        {1, 96, 12, 12, 9, 3, 1, 1, 1, true},
                                                        {2, 3, 64, 64, 24, 5, 2, 2, 1, true},
-                                                       {1, 3, 19, 127, 9, 11, 4, 2, 1, true},
+                                                       {1, 1, 19, 127, 9, 11, 4, 2, 1, true},
                                                        {1, 2, 9, 40, 8, 3, 3, 1, 1, false}}),
                      c) {
   Rng rng(23);
