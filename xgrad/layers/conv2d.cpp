@@ -60,6 +60,8 @@ struct PlaneTag {};    // a zero-padded (image, channel) plane
 struct PanelTag {};    // a GEMM output panel (forward) or column-gradient panel (backward)
 struct ColsTag {};     // the columns of one panel (forward) or chunk (weight gradient)
 struct DirectTag {};   // the direct kernels' padded planes of one (image, group)
+struct TapsTag {};     // the direct forward's tap offsets (the calling thread's)
+struct FlippedTag {};  // the direct input gradient's flipped weights (the calling thread's)
 struct LanesTag {};    // the direct weight gradient's per-lane sums
 // Runs inside OpenMP regions: call it through a ParallelErrors (it throws an AllocationError
 // when the memory cannot be had).
@@ -430,9 +432,8 @@ void direct_forward(const float* x, const float* w, const float* b, float* y, co
                     bool add = false) {
   const Index N = static_cast<Index>(g.N), G = static_cast<Index>(g.G), R = static_cast<Index>(g.R());
   const std::size_t size = direct_buffer_size(g);
-  std::vector<Index> taps(static_cast<std::size_t>(R));
-  const Index* tap = taps.data();
-  tap_offsets(g, taps.data());
+  Index* tap = thread_buffer<Index, TapsTag>(static_cast<std::size_t>(R));
+  tap_offsets(g, tap);
   ParallelErrors errors;
   // One (image, group) per iteration: iterations write disjoint planes of y.
 #pragma omp parallel if (static_cast<Index>(g.O) * R * static_cast<Index>(g.L()) >= kParallelMacs)
@@ -475,7 +476,7 @@ bool direct_input_grad_ok(const Conv2dGeometry& g) {
 // dx (N, C, H, W) += (or, with overwrite, =) the input gradient, by direct_forward.
 void direct_input_grad(const float* dy, const float* w, float* dx, const Conv2dGeometry& g, bool overwrite) {
   const Index K = static_cast<Index>(g.K), Cg = static_cast<Index>(g.Cg()), Og = static_cast<Index>(g.Og());
-  std::vector<float> flipped(g.C * g.Og() * g.K * g.K);  // (C, Og, K, K)
+  float* flipped = thread_buffer<float, FlippedTag>(g.C * g.Og() * g.K * g.K);  // (C, Og, K, K)
   for (Index grp = 0; grp < static_cast<Index>(g.G); ++grp)
     for (Index c = 0; c < Cg; ++c)
       for (Index o = 0; o < Og; ++o)
@@ -483,7 +484,7 @@ void direct_input_grad(const float* dy, const float* w, float* dx, const Conv2dG
           for (Index kw = 0; kw < K; ++kw)
             flipped[static_cast<std::size_t>((((grp * Cg + c) * Og + o) * K + kh) * K + kw)] =
                 w[(((grp * Og + o) * Cg + c) * K + (K - 1 - kh)) * K + (K - 1 - kw)];
-  direct_forward(dy, flipped.data(), nullptr, dx, input_grad_geometry(g), !overwrite);
+  direct_forward(dy, flipped, nullptr, dx, input_grad_geometry(g), !overwrite);
 }
 #endif
 
