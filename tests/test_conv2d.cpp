@@ -190,7 +190,8 @@ BOOST_AUTO_TEST_CASE(planted_wrong_backward_is_caught) {
 
 // The last case takes the direct float kernels for every gradient on AVX-512 builds.
 BOOST_DATA_TEST_CASE(layer_gradients_on_the_tape,
-                     bdata::make(std::vector<ConvCase>{kCases[1], kCases[4], kCases[7], {2, 4, 12, 12, 6, 3, 1, 1, 2, true}}),
+                     bdata::make(std::vector<ConvCase>{kCases[1], kCases[4], kCases[7],
+                                                       {2, 4, 12, 12, 6, 3, 1, 1, 2, true}}),
                      c) {
   Rng rng(15);
   Conv2d conv(Conv2dOptions(c.C, c.O, c.K).stride(c.S).padding(c.P).groups(c.G).bias(c.bias), rng);
@@ -258,10 +259,10 @@ BOOST_DATA_TEST_CASE(float_columns_equal_the_double_kernels,
 // Stride 1 with few column rows (C/G*K*K <= 32) takes a direct float kernel on AVX-512 builds
 // (no im2col or GEMM; see conv2d.cpp) for the output and the weight gradient, and so does the
 // output of wider-row cases with up to 1024 rows (the last seven, three of them at strides 2-4):
-// its results must be the double (GEMM) kernels' within float rounding. Output widths around one and two vectors of 16, odd
-// and even row counts, output channels around blocks of 8, several weight-gradient chunks,
-// groups, with and without the input gradient (whose absence changes how the bias gradient is
-// summed).
+// its results must be the double (GEMM) kernels' within float rounding. Output widths around
+// one and two vectors of 16, odd and even row counts, output channels around blocks of 8,
+// several weight-gradient chunks, groups, with and without the input gradient (whose absence
+// changes how the bias gradient is summed).
 BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
                      bdata::make(std::vector<ConvCase>{{3, 1, 28, 28, 32, 3, 1, 1, 1, true},
                                                        {2, 1, 6, 16, 9, 5, 1, 2, 1, true},

@@ -33,8 +33,9 @@ void parallel_fill(float* data, std::int64_t n, float value);
 
 // The one place that keeps OpenBLAS single-threaded: sets its thread count to 1 unless it
 // already is 1. Called before every BLAS call xgrad makes (core/blas.cpp) and by
-// set_num_threads; its first call also chooses OpenBLAS's kernels (blas_kernels()). Once OpenBLAS is at 1 it only reads the setting, so it is safe to call from
-// inside OpenMP parallel regions.
+// set_num_threads; its first call also chooses OpenBLAS's kernels (blas_kernels()). Once
+// OpenBLAS is at 1 it only reads the setting, so it is safe to call from inside OpenMP parallel
+// regions.
 void keep_blas_single_threaded();
 
 // An exception must not leave an OpenMP parallel region (the runtime calls std::terminate).

@@ -323,46 +323,46 @@ std::size_t direct_buffer_size(const Conv2dGeometry& g) {
   return g.Cg() * static_cast<std::size_t>(direct_layout(g).plane()) + kDirectSlack;
 }
 
-// y for channels [o0, o0 + OB) of one row vector (16 outputs, `lanes` of them used): stored, or
-// with `add` added to what y holds (b is then unused).
-template <int OB>
-inline void direct_forward_block(const float* taps, const Index* tap, Index R, const float* w, const float* b,
-                                 float* y, Index plane, __mmask16 lanes, bool add) {
-  __m512 acc[OB];
-  for (int j = 0; j < OB; ++j)
-    acc[j] = add ? _mm512_maskz_loadu_ps(lanes, y + j * plane) : _mm512_set1_ps(b != nullptr ? b[j] : 0.0f);
+// y for channels [o0, o0 + OB) of ROWS row vectors (rows oh and oh + 1, the same 16 columns,
+// `lanes` of them used): stored, or with `add` added to what y holds (b is then unused). With
+// two rows, each weight loaded serves two multiply-adds.
+template <int OB, int ROWS>
+inline void direct_forward_block(const float* taps, Index next_row, const Index* tap, Index R, const float* w,
+                                 const float* b, float* y, Index out_row, Index plane, __mmask16 lanes, bool add) {
+  __m512 acc[ROWS][OB];
+  for (int k = 0; k < ROWS; ++k)
+    for (int j = 0; j < OB; ++j)
+      acc[k][j] = add ? _mm512_maskz_loadu_ps(lanes, y + j * plane + k * out_row)
+                      : _mm512_set1_ps(b != nullptr ? b[j] : 0.0f);
   for (Index r = 0; r < R; ++r) {
-    const __m512 v = _mm512_loadu_ps(taps + tap[r]);
-    for (int j = 0; j < OB; ++j) acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(w[j * R + r]), v, acc[j]);
-  }
-  for (int j = 0; j < OB; ++j) _mm512_mask_storeu_ps(y + j * plane, lanes, acc[j]);
-}
-
-// The same for two row vectors at once (rows oh and oh + 1, the same columns): each weight
-// loaded serves two multiply-adds.
-template <int OB>
-inline void direct_forward_block2(const float* taps, Index next_row, const Index* tap, Index R, const float* w,
-                                  const float* b, float* y, Index out_row, Index plane, __mmask16 lanes, bool add) {
-  __m512 acc0[OB], acc1[OB];
-  for (int j = 0; j < OB; ++j) {
-    if (add) {
-      acc0[j] = _mm512_maskz_loadu_ps(lanes, y + j * plane);
-      acc1[j] = _mm512_maskz_loadu_ps(lanes, y + j * plane + out_row);
-    } else {
-      acc0[j] = acc1[j] = _mm512_set1_ps(b != nullptr ? b[j] : 0.0f);
-    }
-  }
-  for (Index r = 0; r < R; ++r) {
-    const __m512 v0 = _mm512_loadu_ps(taps + tap[r]), v1 = _mm512_loadu_ps(taps + next_row + tap[r]);
+    __m512 v[ROWS];
+    for (int k = 0; k < ROWS; ++k) v[k] = _mm512_loadu_ps(taps + k * next_row + tap[r]);
     for (int j = 0; j < OB; ++j) {
       const __m512 wj = _mm512_set1_ps(w[j * R + r]);
-      acc0[j] = _mm512_fmadd_ps(wj, v0, acc0[j]);
-      acc1[j] = _mm512_fmadd_ps(wj, v1, acc1[j]);
+      for (int k = 0; k < ROWS; ++k) acc[k][j] = _mm512_fmadd_ps(wj, v[k], acc[k][j]);
     }
   }
-  for (int j = 0; j < OB; ++j) {
-    _mm512_mask_storeu_ps(y + j * plane, lanes, acc0[j]);
-    _mm512_mask_storeu_ps(y + j * plane + out_row, lanes, acc1[j]);
+  for (int k = 0; k < ROWS; ++k)
+    for (int j = 0; j < OB; ++j) _mm512_mask_storeu_ps(y + j * plane + k * out_row, lanes, acc[k][j]);
+}
+
+// Every channel of the group for ROWS rows from oh: blocks of 8 channels, then one at a time.
+template <int ROWS>
+inline void direct_forward_rows(const float* padded, const float* wg, const float* bg, float* yn, Index oh,
+                                const Index* tap, Index R, Index Og, Index row, Index OW, Index plane, bool add) {
+  for (Index ow0 = 0; ow0 < OW; ow0 += 16) {
+    const __mmask16 lanes = first_lanes16(OW - ow0);
+    const float* taps = padded + oh * row + ow0;
+    float* out = yn + oh * OW + ow0;
+    Index o = 0;
+    for (; o + 8 <= Og; o += 8) {
+      direct_forward_block<8, ROWS>(taps, row, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane,
+                                    OW, plane, lanes, add);
+    }
+    for (; o < Og; ++o) {
+      direct_forward_block<1, ROWS>(taps, row, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane,
+                                    OW, plane, lanes, add);
+    }
   }
 }
 
@@ -376,32 +376,8 @@ void direct_forward_image(const float* padded, const float* w, const float* b, f
   const float* wg = w + first * R;
   const float* bg = b != nullptr ? b + first : nullptr;
   Index oh = 0;
-  for (; oh + 2 <= OH; oh += 2) {  // pairs of rows
-    for (Index ow0 = 0; ow0 < OW; ow0 += 16) {
-      const __mmask16 lanes = first_lanes16(OW - ow0);
-      const float* taps = padded + oh * row + ow0;
-      float* out = yn + oh * OW + ow0;
-      Index o = 0;
-      for (; o + 8 <= Og; o += 8)
-        direct_forward_block2<8>(taps, row, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane, OW,
-                                 plane, lanes, add);
-      for (; o < Og; ++o)
-        direct_forward_block2<1>(taps, row, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane, OW,
-                                 plane, lanes, add);
-    }
-  }
-  for (; oh < OH; ++oh) {  // the last row of an odd count
-    for (Index ow0 = 0; ow0 < OW; ow0 += 16) {
-      const __mmask16 lanes = first_lanes16(OW - ow0);
-      const float* taps = padded + oh * row + ow0;
-      float* out = yn + oh * OW + ow0;
-      Index o = 0;
-      for (; o + 8 <= Og; o += 8)
-        direct_forward_block<8>(taps, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane, plane, lanes, add);
-      for (; o < Og; ++o)
-        direct_forward_block<1>(taps, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane, plane, lanes, add);
-    }
-  }
+  for (; oh + 2 <= OH; oh += 2) direct_forward_rows<2>(padded, wg, bg, yn, oh, tap, R, Og, row, OW, plane, add);
+  if (oh < OH) direct_forward_rows<1>(padded, wg, bg, yn, oh, tap, R, Og, row, OW, plane, add);  // an odd last row
 }
 
 // acc[(o * R + r) * 16, + 16) (lanes) += the products of image n's dy rows and taps, for
@@ -515,7 +491,8 @@ void direct_weight_grad(const float* dy, const float* x, float* dw, const Conv2d
   const std::size_t size = direct_buffer_size(g);
   Index tap[kDirectRows];
   tap_offsets(g, tap);
-  float* partial = thread_buffer<float, PartialTag>(static_cast<std::size_t>(G * chunks * Og * R));  // (G, chunks, R, Og)
+  // (G, chunks, R, Og)
+  float* partial = thread_buffer<float, PartialTag>(static_cast<std::size_t>(G * chunks * Og * R));
   ParallelErrors errors;
 #pragma omp parallel if (O * R * static_cast<Index>(g.L()) >= kParallelMacs)
   {
