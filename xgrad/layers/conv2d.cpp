@@ -666,13 +666,10 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
   }
 #if defined(__AVX512F__)
   if constexpr (std::is_same<T, float>::value) {
-    if (direct && dw != nullptr) {
-      direct_weight_grad(dy, x, dw, g);
-      dw = nullptr;  // done
-    }
+    if (direct && dw != nullptr) direct_weight_grad(dy, x, dw, g);
   }
 #endif
-  if (dw != nullptr) {
+  if (dw != nullptr && !direct) {
     // dw_g (Og, R) += dy_g (Og, L) x cols_g^T (L, R), with L cut into fixed chunks of whole
     // images: one (group, chunk) per iteration rebuilds the chunk's columns (R, width) and
     // multiplies them into its own partial product, kept transposed (R, Og), which OpenBLAS
