@@ -188,7 +188,7 @@ BOOST_AUTO_TEST_CASE(planted_wrong_backward_is_caught) {
   BOOST_TEST(skipped.worst_input == "input 0");
 }
 
-// The last case takes the direct float kernels for every gradient on AVX-512 builds.
+// The last case takes the direct float kernels for every gradient on AVX-512 and AVX2 builds.
 BOOST_DATA_TEST_CASE(layer_gradients_on_the_tape,
                      bdata::make(std::vector<ConvCase>{kCases[1], kCases[4], kCases[7],
                                                        {2, 4, 12, 12, 6, 3, 1, 1, 2, true}}),
@@ -256,11 +256,12 @@ BOOST_DATA_TEST_CASE(float_columns_equal_the_double_kernels,
   BOOST_TEST(wrong == 0u);
 }
 
-// Stride 1 with few column rows (C/G*K*K <= 32) takes a direct float kernel on AVX-512 builds
-// (no im2col or GEMM; see conv2d.cpp) for the output and the weight gradient, and so does the
-// output of wider-row cases with up to 1024 rows (the last seven, three of them at strides 2-4):
-// its results must be the double (GEMM) kernels' within float rounding. Output widths around
-// one and two vectors of 16, odd and even row counts, output channels around blocks of 8,
+// Stride 1 with few column rows (C/G*K*K <= 32) takes a direct float kernel on AVX-512 and
+// AVX2 builds (no im2col or GEMM; see conv2d.cpp) for the output and the weight gradient, and
+// so does the output of wider-row cases with up to 1024 rows (seven from the eighth, three of
+// them at strides 2-4; on AVX2 also the 7-wide one): its results must be the double (GEMM)
+// kernels' within float rounding. Output widths around one and two vectors of 16 and of 8, odd
+// and even row counts, output channels around blocks of 4 and 8,
 // several weight-gradient chunks, groups, with and without the input gradient (whose absence
 // changes how the bias gradient is summed).
 BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
@@ -277,7 +278,9 @@ BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
                                                        {1, 96, 12, 12, 9, 3, 1, 1, 1, true},
                                                        {2, 3, 64, 64, 24, 5, 2, 2, 1, true},
                                                        {1, 1, 19, 127, 9, 11, 4, 2, 1, true},
-                                                       {1, 2, 9, 40, 8, 3, 3, 1, 1, false}}),
+                                                       {1, 2, 9, 40, 8, 3, 3, 1, 1, false},
+                                                       {2, 16, 7, 7, 12, 3, 1, 1, 1, true},
+                                                       {2, 3, 6, 9, 5, 3, 1, 1, 1, true}}),
                      c) {
   Rng rng(23);
   const Conv2dGeometry g = geometry(c);
@@ -313,7 +316,7 @@ BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
 }
 
 // Large enough that every loop and GEMM takes its parallel path; the third takes the direct
-// kernels on AVX-512 builds.
+// kernels on AVX-512 and AVX2 builds.
 BOOST_DATA_TEST_CASE(bit_identical_at_one_and_two_threads,
                      bdata::make(std::vector<ConvCase>{{8, 16, 24, 26, 32, 3, 1, 1, 2, true},
                                                        {4, 3, 40, 36, 24, 5, 2, 2, 1, true},

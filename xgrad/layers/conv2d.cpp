@@ -15,6 +15,12 @@
 #include <xgrad/core/simd_kernels.hpp>
 #include <xgrad/core/threading.hpp>
 
+// The direct float kernels (below) need AVX-512, or AVX2 with FMA.
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#define XGRAD_CONV_DIRECT 1
+#include <immintrin.h>
+#endif
+
 // Dimension key (as in conv2d.hpp): N = batch, C = in channels, O = out channels, G = groups,
 // Cg = C / G, Og = O / G, K = kernel size, S = stride, P = padding, H, W = input height, width,
 // OH, OW = output height, width, L = N * OH * OW, R = Cg * K * K.
@@ -232,16 +238,70 @@ void im2col_images(const T* x, T* cols, Index grp, Index n0, Index n1, T* padded
   }
 }
 
+#if defined(XGRAD_CONV_DIRECT)
+// The vectors the direct kernels compute with: 16 floats on AVX-512, 8 on AVX2 with FMA.
+// `channels` is the forward block's count of output channels: with two rows, 2 * channels
+// accumulators, which leave registers for the taps and a weight (32 registers on AVX-512, 16 on
+// AVX2).
 #if defined(__AVX512F__)
+struct Vec {
+  static constexpr Index width = 16;
+  static constexpr int channels = 8;
+  using V = __m512;
+  using Mask = __mmask16;
+  static Mask first(Index count) { return first_lanes16(count); }  // the first `count` lanes
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static V load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }  // zero elsewhere
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static void store(float* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+  static V set1(float x) { return _mm512_set1_ps(x); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V fmadd(V a, V b, V c, Mask m) { return _mm512_mask3_fmadd_ps(a, b, c, m); }  // c outside m
+};
+#else
+struct Vec {
+  static constexpr Index width = 8;
+  static constexpr int channels = 4;
+  using V = __m256;
+  // Full vectors (most of them) take plain loads and stores: AVX2's masked stores are slow on
+  // some cores.
+  struct Mask {
+    __m256i bits;
+    bool full;
+  };
+  static Mask first(Index count) {
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const int n = static_cast<int>(std::clamp<Index>(count, 0, 8));
+    return {_mm256_cmpgt_epi32(_mm256_set1_epi32(n), iota), n == 8};
+  }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static V load(const float* p, Mask m) { return m.full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m.bits); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static void store(float* p, Mask m, V v) {
+    if (m.full) {
+      _mm256_storeu_ps(p, v);
+    } else {
+      _mm256_maskstore_ps(p, m.bits, v);
+    }
+  }
+  static V set1(float x) { return _mm256_set1_ps(x); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V fmadd(V a, V b, V c, Mask m) {
+    return m.full ? _mm256_fmadd_ps(a, b, c) : _mm256_blendv_ps(c, _mm256_fmadd_ps(a, b, c), _mm256_castsi256_ps(m.bits));
+  }
+};
+#endif
+using V = Vec::V;
+
 // Direct convolution for few column rows (R = Cg*K*K <= kDirectRows) at stride 1, the first
 // layer of a grey-image network (1 channel, 3x3: R = 9). Its GEMMs would be (Og, 9) x (9, width)
 // and its transpose: nine multiply-adds per output, less than the im2col and the packing around
-// them cost. Instead each thread pads one (image, group) at a time and computes 16 outputs of a
-// row per vector:
-//   forward: y[o, oh, ow0 + t] = b[o] + sum_r w[o, r] * tap_r[t], 8 output channels and two
-//            rows at a time (16 sums in registers; each weight loaded serves two vectors);
+// them cost. Instead each thread pads one (image, group) at a time and computes a vector of
+// outputs of a row at once (Vec::width: 16 on AVX-512, 8 on AVX2):
+//   forward: y[o, oh, ow0 + t] = b[o] + sum_r w[o, r] * tap_r[t], Vec::channels output channels
+//            and two rows at a time (each weight loaded serves two vectors);
 //   weight gradient: dw[o, r] = sum over the positions of dy[o, p] * tap_r[p], per lane, then
-//            the 16 lanes summed.
+//            the lanes summed.
 // tap_r (r = (c, kh, kw)) is the padded row oh + kh of channel c from ow0 + kw. Every output's
 // sum runs in a fixed order, so results do not depend on the thread count.
 constexpr Index kDirectRows = 32;
@@ -250,24 +310,27 @@ constexpr Index kDirectSlack = 16;  // zero floats past the padded planes: a vec
 
 bool direct_convolution(const Conv2dGeometry& g) { return g.S == 1 && static_cast<Index>(g.R()) <= kDirectRows; }
 // The forward takes the direct kernel for more rows too, at any stride, while its vectors are
-// well filled (at least 12 of every 16 lanes: output rows of 12-16, 28-32, ... columns) and a
-// block of 8 output channels' weights stays in L1 (R <= kDirectForwardRows; at strides above 1,
-// where it was measured at parity for R = 363, R <= kDirectStridedForwardRows). Measured
-// (bench_layers): 1.8-1.9x the im2col + GEMM forward for R = 300 and 400 on 14- and 15-wide
-// rows and for the mini preset's conv1 (stride 2, R = 75); at parity for R = 1200 on 27-wide
-// rows and AlexNet's conv1 (stride 4, R = 363); slower on 7-wide rows (7 of 16 lanes) and for
-// R >= 1728.
+// well filled (at least 3/4 of the lanes: with 16, output rows of 12-16, 28-32, ... columns;
+// with 8, also 6-8 columns) and a block of output channels' weights stays in L1
+// (R <= kDirectForwardRows; at strides above 1, where it was measured at parity for R = 363,
+// R <= kDirectStridedForwardRows). Measured (bench_layers), AVX-512 (an Intel core): 1.8-1.9x
+// the im2col + GEMM forward for R = 300 and 400 on 14- and 15-wide rows and for the mini
+// preset's conv1 (stride 2, R = 75); at parity for R = 1200 on 27-wide rows and AlexNet's conv1
+// (stride 4, R = 363); slower on 7-wide rows (7 of 16 lanes) and for R >= 1728. AVX2 (Zen 3):
+// 1.25-1.45x for those 14- and 15-wide rows and that conv1, and from parity to 1.3x on 7-wide
+// rows with R = 432-576.
 constexpr Index kDirectForwardRows = 1024;
 constexpr Index kDirectStridedForwardRows = 128;  // at strides above 1
 bool direct_forward_ok(const Conv2dGeometry& g) {
-  const Index R = static_cast<Index>(g.R()), OW = static_cast<Index>(g.OW), vectors = (OW + 15) / 16;
+  const Index R = static_cast<Index>(g.R()), OW = static_cast<Index>(g.OW);
+  const Index vectors = (OW + Vec::width - 1) / Vec::width;
   const Index limit = g.S == 1 ? kDirectForwardRows : kDirectStridedForwardRows;
-  return direct_convolution(g) || (R <= limit && 4 * OW >= 3 * 16 * vectors);
+  return direct_convolution(g) || (R <= limit && 4 * OW >= 3 * Vec::width * vectors);
 }
 
 // The padded planes' layout. At stride S each padded plane (Hp, Wp) is kept as S phase planes
 // (Hp, Wq = ceil(Wp / S)), phase q holding the columns q, q + S, q + 2S, ..., so that the taps
-// of 16 neighbouring outputs are 16 consecutive floats of one phase row; at stride 1 it is the
+// of a vector's neighbouring outputs are consecutive floats of one phase row; at stride 1 it is the
 // plain padded plane.
 struct DirectLayout {
   Index S, Hp, Wq;
@@ -323,40 +386,41 @@ std::size_t direct_buffer_size(const Conv2dGeometry& g) {
   return g.Cg() * static_cast<std::size_t>(direct_layout(g).plane()) + kDirectSlack;
 }
 
-// y for channels [o0, o0 + OB) of ROWS row vectors (rows oh and oh + 1, the same 16 columns,
+// y for channels [o0, o0 + OB) of ROWS row vectors (rows oh and oh + 1, the same columns,
 // `lanes` of them used): stored, or with `add` added to what y holds (b is then unused). With
 // two rows, each weight loaded serves two multiply-adds.
 template <int OB, int ROWS>
 inline void direct_forward_block(const float* taps, Index next_row, const Index* tap, Index R, const float* w,
-                                 const float* b, float* y, Index out_row, Index plane, __mmask16 lanes, bool add) {
-  __m512 acc[ROWS][OB];
+                                 const float* b, float* y, Index out_row, Index plane, Vec::Mask lanes, bool add) {
+  V acc[ROWS][OB];
   for (int k = 0; k < ROWS; ++k)
     for (int j = 0; j < OB; ++j)
-      acc[k][j] = add ? _mm512_maskz_loadu_ps(lanes, y + j * plane + k * out_row)
-                      : _mm512_set1_ps(b != nullptr ? b[j] : 0.0f);
+      acc[k][j] = add ? Vec::load(y + j * plane + k * out_row, lanes) : Vec::set1(b != nullptr ? b[j] : 0.0f);
   for (Index r = 0; r < R; ++r) {
-    __m512 v[ROWS];
-    for (int k = 0; k < ROWS; ++k) v[k] = _mm512_loadu_ps(taps + k * next_row + tap[r]);
+    V v[ROWS];
+    for (int k = 0; k < ROWS; ++k) v[k] = Vec::load(taps + k * next_row + tap[r]);
     for (int j = 0; j < OB; ++j) {
-      const __m512 wj = _mm512_set1_ps(w[j * R + r]);
-      for (int k = 0; k < ROWS; ++k) acc[k][j] = _mm512_fmadd_ps(wj, v[k], acc[k][j]);
+      const V wj = Vec::set1(w[j * R + r]);
+      for (int k = 0; k < ROWS; ++k) acc[k][j] = Vec::fmadd(wj, v[k], acc[k][j]);
     }
   }
   for (int k = 0; k < ROWS; ++k)
-    for (int j = 0; j < OB; ++j) _mm512_mask_storeu_ps(y + j * plane + k * out_row, lanes, acc[k][j]);
+    for (int j = 0; j < OB; ++j) Vec::store(y + j * plane + k * out_row, lanes, acc[k][j]);
 }
 
-// Every channel of the group for ROWS rows from oh: blocks of 8 channels, then one at a time.
+// Every channel of the group for ROWS rows from oh: blocks of Vec::channels (twice that for one
+// row), then one at a time.
 template <int ROWS>
 inline void direct_forward_rows(const float* padded, const float* wg, const float* bg, float* yn, Index oh,
                                 const Index* tap, Index R, Index Og, Index row, Index OW, Index plane, bool add) {
-  for (Index ow0 = 0; ow0 < OW; ow0 += 16) {
-    const __mmask16 lanes = first_lanes16(OW - ow0);
+  constexpr int OB = ROWS == 1 ? 2 * Vec::channels : Vec::channels;  // as many sums either way
+  for (Index ow0 = 0; ow0 < OW; ow0 += Vec::width) {
+    const Vec::Mask lanes = Vec::first(OW - ow0);
     const float* taps = padded + oh * row + ow0;
     float* out = yn + oh * OW + ow0;
     Index o = 0;
-    for (; o + 8 <= Og; o += 8) {
-      direct_forward_block<8, ROWS>(taps, row, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane,
+    for (; o + OB <= Og; o += OB) {
+      direct_forward_block<OB, ROWS>(taps, row, tap, R, wg + o * R, bg != nullptr ? bg + o : nullptr, out + o * plane,
                                     OW, plane, lanes, add);
     }
     for (; o < Og; ++o) {
@@ -380,26 +444,26 @@ void direct_forward_image(const float* padded, const float* w, const float* b, f
   if (oh < OH) direct_forward_rows<1>(padded, wg, bg, yn, oh, tap, R, Og, row, OW, plane, add);  // an odd last row
 }
 
-// acc[(o * R + r) * 16, + 16) (lanes) += the products of image n's dy rows and taps, for
+// acc[(o * R + r) * Vec::width, + Vec::width) (lanes) += the products of image n's dy rows and taps, for
 // channels [o0, o0 + OB).
 template <int OB>
 inline void direct_weight_grad_block(const float* padded, const float* dyn, const Index* tap, Index R, Index o0,
                                      float* acc, const Conv2dGeometry& g) {
   const Index OH = g.OH, OW = g.OW, row = direct_layout(g).row_step(), plane = OH * OW;
   for (Index r = 0; r < R; ++r) {
-    __m512 sum[OB];
-    for (int j = 0; j < OB; ++j) sum[j] = _mm512_loadu_ps(acc + ((o0 + j) * R + r) * 16);
+    V sum[OB];
+    for (int j = 0; j < OB; ++j) sum[j] = Vec::load(acc + ((o0 + j) * R + r) * Vec::width);
     for (Index oh = 0; oh < OH; ++oh) {
-      for (Index ow0 = 0; ow0 < OW; ow0 += 16) {
-        const __mmask16 lanes = first_lanes16(OW - ow0);
-        const __m512 v = _mm512_loadu_ps(padded + oh * row + ow0 + tap[r]);
+      for (Index ow0 = 0; ow0 < OW; ow0 += Vec::width) {
+        const Vec::Mask lanes = Vec::first(OW - ow0);
+        const V v = Vec::load(padded + oh * row + ow0 + tap[r]);
         for (int j = 0; j < OB; ++j) {
-          const __m512 d = _mm512_maskz_loadu_ps(lanes, dyn + (o0 + j) * plane + oh * OW + ow0);
-          sum[j] = _mm512_mask3_fmadd_ps(d, v, sum[j], lanes);
+          const V d = Vec::load(dyn + (o0 + j) * plane + oh * OW + ow0, lanes);
+          sum[j] = Vec::fmadd(d, v, sum[j], lanes);
         }
       }
     }
-    for (int j = 0; j < OB; ++j) _mm512_storeu_ps(acc + ((o0 + j) * R + r) * 16, sum[j]);
+    for (int j = 0; j < OB; ++j) Vec::store(acc + ((o0 + j) * R + r) * Vec::width, sum[j]);
   }
 }
 
@@ -462,7 +526,7 @@ void direct_input_grad(const float* dy, const float* w, float* dx, const Conv2dG
                 w[(((grp * Og + o) * Cg + c) * K + (K - 1 - kh)) * K + (K - 1 - kw)];
   direct_forward(dy, flipped, nullptr, dx, input_grad_geometry(g), !overwrite);
 }
-#endif
+#endif  // XGRAD_CONV_DIRECT
 
 // dw (G*Og, R) += the partial products (G, chunks, R, Og): each element summed by one thread, in
 // chunk order. Called inside a parallel region by all its threads; with complete false (a
@@ -480,10 +544,10 @@ void add_weight_partials(const T* partial, T* dw, Index G, Index chunks, Index O
   }
 }
 
-#if defined(__AVX512F__)
+#if defined(XGRAD_CONV_DIRECT)
 // dw += the weight gradient of a direct convolution (see above), from dy (N, O, OH, OW) as it is.
 // Chunks of whole images as images_per_chunk: one (group, chunk) per iteration sums its lanes
-// over the chunk's positions, then its 16 lanes into the partial products; then add_weight_partials.
+// over the chunk's positions, then its lanes into the partial products; then add_weight_partials.
 void direct_weight_grad(const float* dy, const float* x, float* dw, const Conv2dGeometry& g) {
   const Index N = static_cast<Index>(g.N), O = static_cast<Index>(g.O), G = static_cast<Index>(g.G);
   const Index Og = static_cast<Index>(g.Og()), R = static_cast<Index>(g.R()), plane = g.OH * g.OW;
@@ -500,13 +564,13 @@ void direct_weight_grad(const float* dy, const float* x, float* dw, const Conv2d
     const bool ready = errors.run([&] {
       padded = thread_buffer<float, DirectTag>(size);
       std::fill(padded, padded + size, 0.0f);
-      lanes = thread_buffer<float, LanesTag>(static_cast<std::size_t>(Og * R * 16));
+      lanes = thread_buffer<float, LanesTag>(static_cast<std::size_t>(Og * R * Vec::width));
     });
 #pragma omp for collapse(2) schedule(static)
     for (Index grp = 0; grp < G; ++grp) {
       for (Index i = 0; i < chunks; ++i) {
         if (!ready) continue;  // this thread's buffers failed: rethrown below
-        std::fill(lanes, lanes + Og * R * 16, 0.0f);
+        std::fill(lanes, lanes + Og * R * Vec::width, 0.0f);
         for (Index n = i * per; n < std::min(N, (i + 1) * per); ++n) {
           pad_group(x, padded, n, grp, g);
           const float* dyn = dy + (n * O + grp * Og) * plane;
@@ -517,8 +581,8 @@ void direct_weight_grad(const float* dy, const float* x, float* dw, const Conv2d
         float* out = partial + (grp * chunks + i) * R * Og;
         for (Index o = 0; o < Og; ++o) {
           for (Index r = 0; r < R; ++r) {
-            float* lane = lanes + (o * R + r) * 16;  // summed pairwise, in place
-            for (Index width = 8; width >= 1; width /= 2)
+            float* lane = lanes + (o * R + r) * Vec::width;  // summed pairwise, in place
+            for (Index width = Vec::width / 2; width >= 1; width /= 2)
               for (Index t = 0; t < width; ++t) lane[t] += lane[t + width];
             out[r * Og + o] = lane[0];
           }
@@ -586,7 +650,7 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dGeomet
   const Index N = g.N, O = g.O, PP = g.OH * g.OW, L = static_cast<Index>(g.L());
   const Index R = static_cast<Index>(g.R()), Og = static_cast<Index>(g.Og());
   if (L == 0) return;  // an empty batch
-#if defined(__AVX512F__)
+#if defined(XGRAD_CONV_DIRECT)
   if constexpr (std::is_same<T, float>::value) {
     if (direct_forward_ok(g)) {
       direct_forward(x, w, b, y, g);
@@ -642,7 +706,7 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
   if (L == 0) return;  // an empty batch: nothing to add
   bool direct = false;     // the weight gradient by direct_weight_grad, from dy as it is
   bool direct_dx = false;  // the input gradient by direct_input_grad
-#if defined(__AVX512F__)
+#if defined(XGRAD_CONV_DIRECT)
   if constexpr (std::is_same<T, float>::value) {
     direct = direct_convolution(g);
     direct_dx = dx != nullptr && direct_input_grad_ok(g);
@@ -664,7 +728,7 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
       db[o] += static_cast<T>(total);
     }
   }
-#if defined(__AVX512F__)
+#if defined(XGRAD_CONV_DIRECT)
   if constexpr (std::is_same<T, float>::value) {
     if (direct && dw != nullptr) direct_weight_grad(dy, x, dw, g);
   }
@@ -704,7 +768,7 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
     errors.rethrow();
   }
   if (dx == nullptr) return;
-#if defined(__AVX512F__)
+#if defined(XGRAD_CONV_DIRECT)
   if constexpr (std::is_same<T, float>::value) {
     if (direct_dx) {
       direct_input_grad(dy, w, dx, g, dx_overwrite);

@@ -1,7 +1,7 @@
 #pragma once
 // Conv2d: 2-D convolution (cross-correlation, as in PyTorch) with groups, through im2col + GEMM
-// or, on AVX-512 builds, direct float kernels for the shapes where those measured faster (see
-// conv2d.cpp).
+// or, on AVX-512 and AVX2 builds, direct float kernels for the shapes where those measured
+// faster (see conv2d.cpp).
 //
 // Dimension key: N = batch, C = in_channels, O = out_channels, G = groups, Cg = C / G,
 // Og = O / G, K = kernel size (square), S = stride, P = padding, H, W = input height, width,
