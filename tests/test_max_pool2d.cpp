@@ -130,8 +130,8 @@ BOOST_DATA_TEST_CASE(forward_matches_direct_reference, bdata::make(kCases), c) {
   BOOST_TEST((out.value() == Tensor(xt::cast<float>(y_ref))));
 }
 
-// The float kernel (a vector path for P = 0 and S = 1 or 2 on AVX-512 builds, a scalar one
-// otherwise) against the reference: planes wider than one and two vectors, ragged ends, ties,
+// The float kernel (a vector path for P = 0 and S = 1 or 2 on AVX-512 and AVX2 builds, a scalar
+// one otherwise) against the reference: planes wider than one and two vectors, ragged ends, ties,
 // NaNs (the last NaN of a window wins) and infinities.
 const std::vector<PoolCase> kFloatCases = {
     {2, 3, 28, 28, 2, 2, 0}, {1, 2, 14, 14, 2, 2, 0}, {2, 2, 55, 55, 3, 2, 0}, {1, 3, 13, 13, 3, 2, 0},

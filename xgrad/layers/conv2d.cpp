@@ -287,7 +287,8 @@ struct Vec {
   static V set1(float x) { return _mm256_set1_ps(x); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V fmadd(V a, V b, V c, Mask m) {
-    return m.full ? _mm256_fmadd_ps(a, b, c) : _mm256_blendv_ps(c, _mm256_fmadd_ps(a, b, c), _mm256_castsi256_ps(m.bits));
+    const V sum = _mm256_fmadd_ps(a, b, c);
+    return m.full ? sum : _mm256_blendv_ps(c, sum, _mm256_castsi256_ps(m.bits));
   }
 };
 #endif

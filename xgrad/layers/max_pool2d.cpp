@@ -5,6 +5,8 @@
 #include <limits>
 #include <type_traits>
 
+#include <immintrin.h>
+
 #include <xgrad/autograd/tape.hpp>
 #include <xgrad/core/error.hpp>
 #include <xgrad/core/simd_kernels.hpp>
@@ -16,8 +18,8 @@
 // The forward's window rule, as PyTorch's: going through a window in (ih, iw) order from its
 // first element, a strictly greater value or a NaN replaces the maximum, so the index is that of
 // the first maximum, or of the last NaN (and the value NaN). Float planes without padding and
-// with stride 1 or 2 (every pooling of the AlexNet presets) take a vector path that applies this
-// rule to 16 windows of an output row at once; other cases take a scalar path. Both give the
+// with stride 1 or 2 (every pooling of the AlexNet presets) take a vector path (AVX-512 or AVX2
+// builds) that applies this rule to 16 or 8 windows of an output row at once; other cases take a scalar path. Both give the
 // same values and indices.
 //
 // Both kernels give each (n, c) plane to one OpenMP thread: the backward's scatter through
@@ -93,49 +95,113 @@ void pool_plane(const T* xp, T* yp, std::int32_t* ap, const MaxPool2dGeometry& g
   }
 }
 
+#if defined(__AVX512F__) || defined(__AVX2__)
+#define XGRAD_POOL_VECTOR 1
+// The vectors of the vector path: 16 floats (and int32 indices) on AVX-512, 8 on AVX2.
 #if defined(__AVX512F__)
+struct Vec {
+  static constexpr Index width = 16;
+  using V = __m512;
+  using I = __m512i;
+  using Mask = __mmask16;
+  static Mask first(Index count) { return first_lanes16(count); }  // the first `count` lanes
+  static V load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }  // zero elsewhere
+  static V even(V lo, V hi) { return _mm512_permutex2var_ps(lo, even_lanes(), hi); }  // lo's, then hi's
+  static I iota(Index step) {  // 0, step, 2 step, ...
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                              _mm512_set1_epi32(static_cast<int>(step)));
+  }
+  static I add(I a, Index b) { return _mm512_add_epi32(a, _mm512_set1_epi32(static_cast<int>(b))); }
+  static Mask replaces(V v, V best) {  // greater, or NaN
+    return _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  }
+  static V select(Mask m, V a, V b) { return _mm512_mask_mov_ps(b, m, a); }  // a in m, b elsewhere
+  static I select(Mask m, I a, I b) { return _mm512_mask_mov_epi32(b, m, a); }
+  static void store(float* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+  static void store(std::int32_t* p, Mask m, I v) { _mm512_mask_storeu_epi32(p, m, v); }
+};
+#else
+struct Vec {
+  static constexpr Index width = 8;
+  using V = __m256;
+  using I = __m256i;
+  // Full vectors take plain stores (AVX2's masked stores are slow on some cores).
+  struct Mask {
+    __m256i bits;
+    bool full;
+  };
+  static Mask first(Index count) {
+    const int n = static_cast<int>(std::clamp<Index>(count, 0, 8));
+    return {_mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), n == 8};
+  }
+  static V load(const float* p, Mask m) { return m.full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m.bits); }
+  static V even(V lo, V hi) {  // (lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6), then its 64-bit pairs 0, 2, 1, 3
+    const __m256 pairs = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(pairs), _MM_SHUFFLE(3, 1, 2, 0)));
+  }
+  static I iota(Index step) {
+    return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(step)));
+  }
+  static I add(I a, Index b) { return _mm256_add_epi32(a, _mm256_set1_epi32(static_cast<int>(b))); }
+  static __m256 replaces(V v, V best) {
+    return _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+  static V select(__m256 m, V a, V b) { return _mm256_blendv_ps(b, a, m); }
+  static I select(__m256 m, I a, I b) {
+    return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(b), _mm256_castsi256_ps(a), m));
+  }
+  static void store(float* p, Mask m, V v) {
+    if (m.full) {
+      _mm256_storeu_ps(p, v);
+    } else {
+      _mm256_maskstore_ps(p, m.bits, v);
+    }
+  }
+  static void store(std::int32_t* p, Mask m, I v) {
+    if (m.full) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
+    } else {
+      _mm256_maskstore_epi32(p, m.bits, v);
+    }
+  }
+};
+#endif
+
 // Whether a float plane takes the vector path.
 bool vector_path(const MaxPool2dGeometry& g) { return g.P == 0 && (g.S == 1 || g.S == 2); }
 
-// The vector path for one float plane (P = 0, S = 1 or 2): output row oh, 16 columns at a time.
-// Lane j of a window tap (kh, kw) reads x[oh*S + kh][(ow0 + j)*S + kw]; with S = 2 two loads of
-// 16 and a permute pick the even elements. Masked loads touch nothing past the row's end.
+// The vector path for one float plane (P = 0, S = 1 or 2): output row oh, Vec::width columns at
+// a time. Lane j of a window tap (kh, kw) reads x[oh*S + kh][(ow0 + j)*S + kw]; with S = 2 two
+// loads and a permute pick the even elements. Masked loads touch nothing past the row's end.
 void pool_plane_vector(const float* xp, float* yp, std::int32_t* ap, const MaxPool2dGeometry& g) {
   const Index W = g.W, K = g.K, S = g.S, OH = g.OH, OW = g.OW;
-  const __m512i even = even_lanes();
-  const __m512i lane_offset = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                                 _mm512_set1_epi32(static_cast<int>(S)));
+  const Vec::I lane_offset = Vec::iota(S);
   for (Index oh = 0; oh < OH; ++oh) {
-    for (Index ow0 = 0; ow0 < OW; ow0 += 16) {
-      const __mmask16 out_mask = first_lanes16(OW - ow0);
-      __m512 best = _mm512_setzero_ps();
-      __m512i at = _mm512_setzero_si512();
+    for (Index ow0 = 0; ow0 < OW; ow0 += Vec::width) {
+      const Vec::Mask out_mask = Vec::first(OW - ow0);
+      Vec::V best{};
+      Vec::I at{};
       for (Index kh = 0; kh < K; ++kh) {
         const Index row = (oh * S + kh) * W;
         for (Index kw = 0; kw < K; ++kw) {
           const Index start = ow0 * S + kw;  // the first lane's column
           const float* src = xp + row + start;
-          __m512 v;
-          if (S == 1) {
-            v = _mm512_maskz_loadu_ps(first_lanes16(W - start), src);
-          } else {
-            const __m512 lo = _mm512_maskz_loadu_ps(first_lanes16(W - start), src);
-            const __m512 hi = _mm512_maskz_loadu_ps(first_lanes16(W - start - 16), src + 16);
-            v = _mm512_permutex2var_ps(lo, even, hi);
-          }
-          const __m512i index = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(row + start)), lane_offset);
+          const Vec::V v = S == 1 ? Vec::load(src, Vec::first(W - start))
+                                  : Vec::even(Vec::load(src, Vec::first(W - start)),
+                                              Vec::load(src + Vec::width, Vec::first(W - start - Vec::width)));
+          const Vec::I index = Vec::add(lane_offset, row + start);
           if (kh == 0 && kw == 0) {
             best = v;
             at = index;
           } else {
-            const __mmask16 replace = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-            best = _mm512_mask_mov_ps(best, replace, v);
-            at = _mm512_mask_mov_epi32(at, replace, index);
+            const auto replace = Vec::replaces(v, best);
+            best = Vec::select(replace, v, best);
+            at = Vec::select(replace, index, at);
           }
         }
       }
-      _mm512_mask_storeu_ps(yp + oh * OW + ow0, out_mask, best);
-      _mm512_mask_storeu_epi32(ap + oh * OW + ow0, out_mask, at);
+      Vec::store(yp + oh * OW + ow0, out_mask, best);
+      Vec::store(ap + oh * OW + ow0, out_mask, at);
     }
   }
 }
@@ -148,7 +214,7 @@ namespace kernels {
 template <class T>
 void maxpool2d_forward(const T* x, T* y, std::int32_t* argmax, const MaxPool2dGeometry& g) {
   const Index planes = g.N * g.C, HW = g.H * g.W, OHW = g.OH * g.OW;
-#if defined(__AVX512F__)
+#if defined(XGRAD_POOL_VECTOR)
   if (std::is_same<T, float>::value && vector_path(g)) {
     const float* xf = reinterpret_cast<const float*>(x);
     float* yf = reinterpret_cast<float*>(y);
