@@ -21,6 +21,7 @@
 #include <xgrad/core/tensor.hpp>
 #include <xgrad/core/threading.hpp>
 #include "tests/test_util.hpp"
+#include "xgrad/core/simd_kernels.hpp"
 
 namespace tt = boost::test_tools;
 namespace fs = std::filesystem;
@@ -210,6 +211,40 @@ BOOST_AUTO_TEST_CASE(set_and_get) {
   set_num_threads(2);
   BOOST_TEST(get_num_threads() == 2);
   BOOST_CHECK_EXCEPTION(set_num_threads(0), Error, [](const Error& e) { return message_contains(e, "got 0"); });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// copy_run and add_run (the short-run moves of im2col, col2im and the padded planes): every
+// length around the vector widths, at every float offset of a cache line's first 16 bytes, write
+// exactly dst[0, n) with the scalar result and touch nothing beside it.
+BOOST_AUTO_TEST_SUITE(simd_runs)
+
+BOOST_AUTO_TEST_CASE(copy_and_add_runs_write_exactly_their_n_floats) {
+  constexpr Index kGuard = 24;
+  const float guard = -7.25f;
+  for (Index n = 0; n <= 40; ++n) {
+    for (Index offset = 0; offset < 4; ++offset) {
+      std::vector<float> src(static_cast<std::size_t>(n + 2 * kGuard + offset)), dst(src.size()), expect(src.size());
+      for (std::size_t i = 0; i < src.size(); ++i) src[i] = 0.5f + static_cast<float>(i);
+      for (int add = 0; add < 2; ++add) {
+        for (std::size_t i = 0; i < dst.size(); ++i) dst[i] = expect[i] = guard + (add ? 0.25f * static_cast<float>(i) : 0.0f);
+        float* d = dst.data() + kGuard + offset;
+        const float* s = src.data() + kGuard;  // src and dst at different alignments
+        for (Index i = 0; i < n; ++i) {
+          float& e = expect[static_cast<std::size_t>(kGuard + offset + i)];
+          e = add ? e + s[i] : s[i];
+        }
+        if (add) {
+          add_run(s, d, n);
+        } else {
+          copy_run(s, d, n);
+        }
+        BOOST_TEST_INFO("n = " << n << ", dst offset " << offset << (add ? ", add_run" : ", copy_run"));
+        BOOST_TEST(dst == expect, tt::per_element());
+      }
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -10,9 +10,10 @@
 //   other targets go through an aligned stack copy.
 // - copy_run / add_run: dst = src and dst += src over a short run (a row of an image plane),
 //   where a library call per run would cost more than the copy: whole vectors, then the end.
-//   The float versions on AVX2 (and AVX-512) targets move 8 values at a time and the ragged end
-//   (fewer than 8, e.g. a whole 7-wide row) in one masked move; the generic ones finish with a
-//   scalar loop.
+//   The float versions on AVX2 (and AVX-512) targets move 8 values at a time, and the ragged
+//   end (fewer than 8, e.g. a whole 7-wide row) in one mask-register move with AVX-512VL, or
+//   in two overlapping plain moves of 4 or 2 floats with AVX2 alone; the generic ones finish
+//   with a scalar loop. The float versions require src and dst not to overlap.
 #pragma once
 
 #include <algorithm>
@@ -160,25 +161,16 @@ inline void add_run(const T* src, T* dst, Index n) {
 }
 
 #if defined(__AVX2__)
-// The first `count` (1..7) of 8 floats: loaded (the others read as zero and are not accessed)
-// and stored (the others are not written).
 #if defined(__AVX512F__) && defined(__AVX512VL__)
-// With AVX-512VL, one mask-register move. (AVX2's vmaskmovps store, below, is several times
-// slower on AMD's cores, and a 7-wide plane row is nothing but a ragged end.)
+// The first `count` (1..7) of 8 floats: loaded (the others read as zero and are not accessed)
+// and stored (the others are not written), each with one mask-register move. (AVX2's
+// vmaskmovps store is several times slower on AMD's cores, and a 7-wide plane row is nothing
+// but a ragged end.)
 inline __mmask8 first_lanes_mask(Index count) { return static_cast<__mmask8>((1u << count) - 1u); }
 inline __m256 load_first(const float* src, Index count) { return _mm256_maskz_loadu_ps(first_lanes_mask(count), src); }
 inline void store_first(float* dst, __m256 value, Index count) {
   _mm256_mask_storeu_ps(dst, first_lanes_mask(count), value);
 }
-#else
-inline __m256i first_lanes_mask(Index count) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-inline __m256 load_first(const float* src, Index count) { return _mm256_maskload_ps(src, first_lanes_mask(count)); }
-inline void store_first(float* dst, __m256 value, Index count) {
-  _mm256_maskstore_ps(dst, first_lanes_mask(count), value);
-}
-#endif
 
 template <>
 inline void copy_run<float>(const float* src, float* dst, Index n) {
@@ -195,6 +187,54 @@ inline void add_run<float>(const float* src, float* dst, Index n) {
   }
   if (i < n) store_first(dst + i, _mm256_add_ps(load_first(dst + i, n - i), load_first(src + i, n - i)), n - i);
 }
+#else
+// Without AVX-512VL the ragged end (1..7 floats) is not a vmaskmovps store (microcoded and
+// several times slower than plain moves on AMD's cores): `count` floats are moved as two
+// overlapping pieces of 4 (count 4..7) or of 2 (count 2..3), or one float. Both pieces are
+// loaded before either is stored, so the overlap gets the same value twice.
+// requires: src and dst do not overlap.
+template <bool kAdd>
+inline void move_ragged_end(const float* src, float* dst, Index count) {
+  if (count >= 4) {
+    const Index b = count - 4;
+    __m128 lo = _mm_loadu_ps(src), hi = _mm_loadu_ps(src + b);
+    if (kAdd) {
+      lo = _mm_add_ps(lo, _mm_loadu_ps(dst));
+      hi = _mm_add_ps(hi, _mm_loadu_ps(dst + b));
+    }
+    _mm_storeu_ps(dst, lo);
+    _mm_storeu_ps(dst + b, hi);
+  } else if (count >= 2) {
+    const Index b = count - 2;
+    __m128 lo = _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src)));
+    __m128 hi = _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + b)));
+    if (kAdd) {
+      lo = _mm_add_ps(lo, _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(dst))));
+      hi = _mm_add_ps(hi, _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(dst + b))));
+    }
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), _mm_castps_si128(lo));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(dst + b), _mm_castps_si128(hi));
+  } else if (count == 1) {
+    dst[0] = kAdd ? dst[0] + src[0] : src[0];
+  }
+}
+
+template <>
+inline void copy_run<float>(const float* src, float* dst, Index n) {
+  Index i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
+  move_ragged_end<false>(src + i, dst + i, n - i);
+}
+
+template <>
+inline void add_run<float>(const float* src, float* dst, Index n) {
+  Index i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
+  }
+  move_ragged_end<true>(src + i, dst + i, n - i);
+}
+#endif
 #endif
 
 }  // namespace
