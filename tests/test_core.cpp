@@ -247,6 +247,29 @@ BOOST_AUTO_TEST_CASE(copy_and_add_runs_write_exactly_their_n_floats) {
   }
 }
 
+#if defined(__AVX2__)
+// store_first (the partial vectors of the direct convolution and pooling kernels): the first
+// `count` lanes, bit for bit (NaN payloads included: pooling stores int32 indices through it),
+// and nothing else.
+BOOST_AUTO_TEST_CASE(store_first_writes_exactly_the_first_lanes) {
+  const std::uint32_t lanes[8] = {0x3f800000u, 0x7fc00123u, 0x00000001u, 0x80000000u,
+                                  0xff800000u, 0x12345678u, 0x7f7fffffu, 0xdeadbeefu};
+  __m256 v;
+  std::memcpy(&v, lanes, sizeof lanes);
+  for (Index count = 1; count <= 8; ++count) {
+    for (Index offset = 0; offset < 4; ++offset) {
+      std::uint32_t out[24], expect[24];
+      for (std::uint32_t i = 0; i < 24; ++i) out[i] = expect[i] = 0xa5a5a500u + i;
+      for (Index i = 0; i < count; ++i) expect[8 + offset + i] = lanes[i];
+      store_first(reinterpret_cast<float*>(out + 8 + offset), v, count);
+      BOOST_TEST_INFO("count = " << count << ", offset " << offset);
+      BOOST_TEST(std::vector<std::uint32_t>(out, out + 24) == std::vector<std::uint32_t>(expect, expect + 24),
+                 tt::per_element());
+    }
+  }
+}
+#endif
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(blas)

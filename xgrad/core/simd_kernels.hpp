@@ -188,6 +188,30 @@ inline void add_run<float>(const float* src, float* dst, Index n) {
   if (i < n) store_first(dst + i, _mm256_add_ps(load_first(dst + i, n - i), load_first(src + i, n - i)), n - i);
 }
 #else
+// The first `count` (1..8) of the 8 floats in `value` stored at dst, the others not written,
+// without a vmaskmovps store (microcoded, and several times slower than plain moves on AMD's
+// cores): two overlapping plain stores of 4 or 2 floats, the second from a lane permute (its
+// overlap holds the same values), or one float.
+inline void store_first(float* dst, __m256 value, Index count) {
+  if (count >= 8) {
+    _mm256_storeu_ps(dst, value);
+    return;
+  }
+  const __m128 lo = _mm256_castps256_ps128(value);
+  const Index b = count >= 4 ? count - 4 : count >= 2 ? count - 2 : 0;  // the second piece's start
+  const __m256i from_b = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(b)));
+  const __m128 hi = _mm256_castps256_ps128(_mm256_permutevar8x32_ps(value, from_b));
+  if (count >= 4) {
+    _mm_storeu_ps(dst, lo);
+    _mm_storeu_ps(dst + b, hi);
+  } else if (count >= 2) {
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), _mm_castps_si128(lo));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(dst + b), _mm_castps_si128(hi));
+  } else if (count == 1) {
+    _mm_storeu_si32(dst, _mm_castps_si128(lo));  // a bit move (callers store int32 lanes too)
+  }
+}
+
 // Without AVX-512VL the ragged end (1..7 floats) is not a vmaskmovps store (microcoded and
 // several times slower than plain moves on AMD's cores): `count` floats are moved as two
 // overlapping pieces of 4 (count 4..7) or of 2 (count 2..3), or one float. Both pieces are

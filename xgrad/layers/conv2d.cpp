@@ -263,27 +263,22 @@ struct Vec {
   static constexpr Index width = 8;
   static constexpr int channels = 4;
   using V = __m256;
-  // Full vectors (most of them) take plain loads and stores: AVX2's masked stores are slow on
-  // some cores.
+  // Full vectors (most of them) take plain loads and stores, partial ones masked loads and
+  // store_first (AVX2's masked stores are slow on AMD's cores).
   struct Mask {
     __m256i bits;
+    Index count;  // 0..8
     bool full;
   };
   static Mask first(Index count) {
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const int n = static_cast<int>(std::clamp<Index>(count, 0, 8));
-    return {_mm256_cmpgt_epi32(_mm256_set1_epi32(n), iota), n == 8};
+    const Index n = std::clamp<Index>(count, 0, 8);
+    return {_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), iota), n, n == 8};
   }
   static V load(const float* p) { return _mm256_loadu_ps(p); }
   static V load(const float* p, Mask m) { return m.full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m.bits); }
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
-  static void store(float* p, Mask m, V v) {
-    if (m.full) {
-      _mm256_storeu_ps(p, v);
-    } else {
-      _mm256_maskstore_ps(p, m.bits, v);
-    }
-  }
+  static void store(float* p, Mask m, V v) { store_first(p, v, m.count); }
   static V set1(float x) { return _mm256_set1_ps(x); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V fmadd(V a, V b, V c, Mask m) {

@@ -125,14 +125,17 @@ struct Vec {
   static constexpr Index width = 8;
   using V = __m256;
   using I = __m256i;
-  // Full vectors take plain stores (AVX2's masked stores are slow on some cores).
+  // Full vectors take plain loads and stores, partial ones masked loads and store_first
+  // (AVX2's masked stores are slow on AMD's cores).
   struct Mask {
     __m256i bits;
+    Index count;  // 0..8
     bool full;
   };
   static Mask first(Index count) {
-    const int n = static_cast<int>(std::clamp<Index>(count, 0, 8));
-    return {_mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), n == 8};
+    const Index n = std::clamp<Index>(count, 0, 8);
+    return {_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), n,
+            n == 8};
   }
   static V load(const float* p, Mask m) { return m.full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m.bits); }
   static V even(V lo, V hi) {  // (lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6), then its 64-bit pairs 0, 2, 1, 3
@@ -150,19 +153,9 @@ struct Vec {
   static I select(__m256 m, I a, I b) {
     return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(b), _mm256_castsi256_ps(a), m));
   }
-  static void store(float* p, Mask m, V v) {
-    if (m.full) {
-      _mm256_storeu_ps(p, v);
-    } else {
-      _mm256_maskstore_ps(p, m.bits, v);
-    }
-  }
-  static void store(std::int32_t* p, Mask m, I v) {
-    if (m.full) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
-    } else {
-      _mm256_maskstore_epi32(p, m.bits, v);
-    }
+  static void store(float* p, Mask m, V v) { store_first(p, v, m.count); }
+  static void store(std::int32_t* p, Mask m, I v) {  // the indices' bits, moved as floats
+    store_first(reinterpret_cast<float*>(p), _mm256_castsi256_ps(v), m.count);
   }
 };
 #endif
