@@ -19,6 +19,7 @@
 #include <xgrad/data/synthetic_shapes.hpp>
 #include <xgrad/data/transforms.hpp>
 #include <xgrad/distributed/sampler.hpp>
+#include <xgrad/layers/batch_norm.hpp>
 #include <xgrad/layers/checkpoint.hpp>
 #include <xgrad/layers/conv2d.hpp>
 #include <xgrad/layers/cross_entropy_loss.hpp>

@@ -6,7 +6,9 @@
 //   local_response_norm(x, LrnOptions(5).k(2.0))
 //   linear(x, weight, bias)        dropout(x, DropoutMask{p, seed, call}, training)
 //   relu(x)                        cross_entropy(logits, labels)
+//   batch_norm(x, &running_mean, &running_var, weight, bias, training)
 // Each is declared beside its layer; this header gathers them.
+#include <xgrad/layers/batch_norm.hpp>
 #include <xgrad/layers/conv2d.hpp>
 #include <xgrad/layers/cross_entropy_loss.hpp>
 #include <xgrad/layers/dropout.hpp>
