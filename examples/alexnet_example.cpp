@@ -99,6 +99,8 @@ po::options_description make_options(Config& c) {
     ("nesterov", po::bool_switch(&c.nesterov), "Nesterov momentum")
     ("weight-decay", po::value(&c.weight_decay)->default_value(c.weight_decay), "L2 weight decay")
     ("dropout", po::value(&c.dropout)->default_value(c.dropout), "drop probability of the two Dropout layers")
+    ("batch-norm", po::value(&c.batch_norm)->default_value(c.batch_norm)->implicit_value(true),
+     "a BatchNorm2d after each of conv3-5, before its ReLU (--batch-norm or --batch-norm 1; 0: none)")
     ("label-smoothing", po::value(&c.label_smoothing)->default_value(c.label_smoothing), "label smoothing of the "
                                                                    "cross-entropy loss, in [0, 1]")
     ("eval-flip", po::value(&c.eval_flip)->default_value(c.eval_flip)->implicit_value(true),
@@ -397,7 +399,8 @@ int run(const Config& c) {
   XGRAD_CHECK(c.train_size >= world.ranks, "--train-size (", c.train_size, ") must be at least the number of ranks (",
               world.ranks, ")");
 
-  auto model = examples::make_alexnet_model(c.preset, static_cast<std::size_t>(c.classes), c.dropout);
+  auto model = examples::make_alexnet_model(c.preset, static_cast<std::size_t>(c.classes), c.dropout,
+                                            c.batch_norm);
   if (!c.load.empty() && world.leader()) {  // a distributed run copies rank 0's weights to the others below
     load_checkpoint(*model, c.load);
     std::printf("loaded checkpoint %s\n", c.load.c_str());

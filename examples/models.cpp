@@ -2,6 +2,7 @@
 
 #include <xgrad/core/error.hpp>
 #include <xgrad/core/rng.hpp>
+#include <xgrad/layers/batch_norm.hpp>
 #include <xgrad/layers/conv2d.hpp>
 #include <xgrad/layers/dropout.hpp>
 #include <xgrad/layers/flatten.hpp>
@@ -47,7 +48,8 @@ const std::vector<std::string>& alexnet_presets() {
 std::size_t input_side(const std::string& preset) { return geometry(preset).side; }
 std::size_t input_channels(const std::string& preset) { return geometry(preset).channels; }
 
-std::shared_ptr<Sequential> make_alexnet_model(const std::string& preset, std::size_t classes, double dropout) {
+std::shared_ptr<Sequential> make_alexnet_model(const std::string& preset, std::size_t classes, double dropout,
+                                               bool batch_norm) {
   const Geometry g = geometry(preset);
   XGRAD_CHECK(classes > 0, "make_alexnet_model: classes must be > 0");
   auto model = std::make_shared<Sequential>();
@@ -64,12 +66,16 @@ std::shared_ptr<Sequential> make_alexnet_model(const std::string& preset, std::s
   m.emplace<ReLU>();                                            // 5
   m.emplace<LocalResponseNorm>(lrn);                            // 6
   m.emplace<MaxPool2d>(pool);                                   // 7
-  m.emplace<Conv2d>(Conv2dOptions(g.c2, g.c3, 3).padding(1));   // 8
-  m.emplace<ReLU>();                                            // 9
-  m.emplace<Conv2d>(Conv2dOptions(g.c3, g.c4, 3).padding(1).groups(2));  // 10
-  m.emplace<ReLU>();                                            // 11
-  m.emplace<Conv2d>(Conv2dOptions(g.c4, g.c5, 3).padding(1).groups(2));  // 12
-  m.emplace<ReLU>();                                            // 13
+  // With batch_norm a BatchNorm2d follows each of conv3-5 (before its ReLU), and every later
+  // index grows by one per BatchNorm2d.
+  auto conv_relu = [&](const Conv2dOptions& conv) {
+    m.emplace<Conv2d>(conv);
+    if (batch_norm) m.emplace<BatchNorm2d>(conv.out_channels());
+    m.emplace<ReLU>();
+  };
+  conv_relu(Conv2dOptions(g.c2, g.c3, 3).padding(1));            // 8, 9
+  conv_relu(Conv2dOptions(g.c3, g.c4, 3).padding(1).groups(2));  // 10, 11
+  conv_relu(Conv2dOptions(g.c4, g.c5, 3).padding(1).groups(2));  // 12, 13
   m.emplace<MaxPool2d>(last_pool);                              // 14
   m.emplace<Flatten>();                                         // 15
   m.emplace<Dropout>(dropout, global_rng().next_u64());         // 16
@@ -84,11 +90,12 @@ std::shared_ptr<Sequential> make_alexnet_model(const std::string& preset, std::s
   // default U(-1/sqrt(fan_in), 1/sqrt(fan_in)): the default shrinks the signal's variance
   // about 6x per ReLU layer, so through eight layers the logits start near zero and plain
   // SGD needs hundreds of steps to leave the plateau at loss log(classes).
+  // BatchNorm2d's weights (1-D) keep their 1.
   for (auto& p : model->parameters()) {
     Variable v = p.variable;
     const bool is_weight = p.name.size() > 7 && p.name.compare(p.name.size() - 7, 7, ".weight") == 0;
-    if (is_weight) kaiming_normal(v.mutable_value(), global_rng());
-    else v.mutable_value().fill(0.0f);
+    if (is_weight && v.shape().size() >= 2) kaiming_normal(v.mutable_value(), global_rng());
+    else if (!is_weight) v.mutable_value().fill(0.0f);
   }
   return model;
 }

@@ -35,7 +35,9 @@ const std::vector<std::string>& alexnet_presets();
 // the global generator (see manual_seed), as are the dropout layers' seeds. dropout is the
 // drop probability of both Dropout layers.
 // Throws xgrad::Error for an unknown preset (listing the valid ones) or classes == 0.
-std::shared_ptr<Sequential> make_alexnet_model(const std::string& preset, std::size_t classes, double dropout = 0.5);
+// With batch_norm, a BatchNorm2d follows each of conv3-5, before its ReLU (26 layers, not 23).
+std::shared_ptr<Sequential> make_alexnet_model(const std::string& preset, std::size_t classes, double dropout = 0.5,
+                                               bool batch_norm = false);
 
 // Input height and width of a preset: 64 for "mini", 224 for "alexnet", 28 for "fmnist".
 std::size_t input_side(const std::string& preset);

@@ -51,6 +51,7 @@ void write_json(const std::string& path, const RunSettings& s, const RunResults&
   j["momentum"] = s.momentum;
   j["weight_decay"] = s.weight_decay;
   j["dropout"] = s.dropout;
+  j["batch_norm"] = s.batch_norm;
   j["nesterov"] = s.nesterov;
   j["warmup"] = s.warmup;
   j["final_lr"] = s.final_lr;

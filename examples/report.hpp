@@ -34,6 +34,7 @@ struct RunSettings {
   // The architecture's Dropout layers are kept but off by default: on this budget (about 320
   // steps) dropout 0.5 slows learning more than it helps generalisation.
   double dropout = 0.0;
+  bool batch_norm = false;    // a BatchNorm2d after each of conv3-5
   bool nesterov = false;
   double warmup = 0.05;       // of the steps, the linear warm-up
   double final_lr = 0.01;     // of lr, the cosine's end
