@@ -18,10 +18,12 @@
 #include <boost/test/unit_test.hpp>
 
 #include "examples/models.hpp"
+#include "tests/test_util.hpp"
 #include <xgrad/layers/cross_entropy_loss.hpp>
 #include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
+using xgrad::test::random_tensor;
 
 namespace {
 
@@ -115,6 +117,25 @@ BOOST_AUTO_TEST_CASE(fmnist_preset_takes_grey_28x28_images) {
   model->eval();
   const Variable y = (*model)(Variable(zeros<float>({2, 1, 28, 28})));
   BOOST_TEST((y.shape() == Shape{2, 10}));
+}
+
+BOOST_AUTO_TEST_CASE(batch_norm_follows_conv3_to_conv5) {
+  auto model = examples::make_alexnet_model("fmnist", 10, 0.0, /*batch_norm*/ true);
+  BOOST_TEST(model->size() == 26u);
+  std::size_t count = 0;
+  for (const auto& p : model->parameters()) count += p.variable.size();
+  BOOST_TEST(count == 713866u + 2u * (96u + 96u + 64u));  // a weight and a bias per channel
+  std::vector<std::string> buffers;
+  for (const auto& b : model->buffers()) buffers.push_back(b.name);
+  const std::vector<std::string> expected{"9.running_mean",  "9.running_var",  "12.running_mean",
+                                          "12.running_var", "15.running_mean", "15.running_var"};
+  BOOST_TEST(buffers == expected, boost::test_tools::per_element());
+  // He initialisation leaves BatchNorm2d's weights at 1
+  for (const auto& p : model->parameters())
+    if (p.name == "9.weight")
+      for (float v : p.variable.value()) BOOST_TEST(v == 1.0f);
+  const Variable y = (*model)(Variable(random_tensor({4, 1, 28, 28}, 3)));
+  BOOST_TEST((y.shape() == Shape{4, 10}));
 }
 
 BOOST_AUTO_TEST_CASE(unknown_preset_lists_the_valid_ones) {
