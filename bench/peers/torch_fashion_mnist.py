@@ -16,7 +16,7 @@ biases. Validation and test predictions average the logits of each image and of 
 
 usage: /usr/bin/python3 bench/peers/torch_fashion_mnist.py [--epochs 12] [--threads 2] [--crop-padding 0]
        [--weight-decay 2e-4] [--label-smoothing 0.1] [--no-eval-flip] [--warmup 0.05] [--final-lr 0.01]
-       [--nesterov]
+       [--nesterov] [--batch-norm]
 """
 import argparse
 import gzip
@@ -49,14 +49,16 @@ def load(data_dir, prefix):
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
 
 
-def fmnist_model(classes=10, dropout=0.5):
+def fmnist_model(classes=10, dropout=0.5, batch_norm=False):
     lrn = lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+    # --batch-norm: a BatchNorm2d between each of conv3-5 and its ReLU (xgrad's batch_norm preset)
+    norm = lambda c: [nn.BatchNorm2d(c)] if batch_norm else []
     model = nn.Sequential(
         nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), lrn(), nn.MaxPool2d(2, 2),
         nn.Conv2d(32, 64, 5, padding=2, groups=2), nn.ReLU(), lrn(), nn.MaxPool2d(2, 2),
-        nn.Conv2d(64, 96, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(96, 96, 3, padding=1, groups=2), nn.ReLU(),
-        nn.Conv2d(96, 64, 3, padding=1, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(64, 96, 3, padding=1), *norm(96), nn.ReLU(),
+        nn.Conv2d(96, 96, 3, padding=1, groups=2), *norm(96), nn.ReLU(),
+        nn.Conv2d(96, 64, 3, padding=1, groups=2), *norm(64), nn.ReLU(), nn.MaxPool2d(3, 2),
         nn.Flatten(), nn.Dropout(dropout), nn.Linear(576, 512), nn.ReLU(), nn.Dropout(dropout),
         nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, classes))
     for m in model.modules():
@@ -132,6 +134,8 @@ def main():
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--no-eval-flip", dest="eval_flip", action="store_false",
                         help="evaluate on each image alone, not on its logits plus its mirror's")
+    parser.add_argument("--batch-norm", action="store_true",
+                        help="BatchNorm2d after conv3-5, before their ReLUs")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--val-size", type=int, default=5000)
     parser.add_argument("--train-size", type=int, default=55000)
@@ -145,7 +149,7 @@ def main():
     perm = torch.randperm(train_x.shape[0], generator=torch.Generator().manual_seed(args.seed))
     val_idx = perm[-args.val_size :]
     train_idx = perm[: min(args.train_size, train_x.shape[0] - args.val_size)]
-    model = fmnist_model(dropout=args.dropout)
+    model = fmnist_model(dropout=args.dropout, batch_norm=args.batch_norm)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
                           nesterov=args.nesterov)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
