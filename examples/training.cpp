@@ -62,14 +62,30 @@ bool Training::run(std::vector<EpochRecord>& history) {
     end_epoch(epoch, sums, history);
   }
   if (data_.keep_best && best_epoch_ > 0) {
-    std::size_t i = 0;
-    for (const auto& p : model_.parameters()) {
-      Variable v = p.variable;
-      std::copy(best_weights_[i].begin(), best_weights_[i].end(), v.mutable_value().begin());
-      ++i;
-    }
+    const std::vector<Tensor*> state = model_state();
+    for (std::size_t i = 0; i < state.size(); ++i) std::copy(best_weights_[i].begin(), best_weights_[i].end(), state[i]->begin());
   }
   return true;
+}
+
+std::vector<Tensor*> Training::model_state() const {
+  std::vector<Tensor*> state;
+  for (const auto& p : model_.parameters()) state.push_back(&Variable(p.variable).mutable_value());
+  for (const auto& b : model_.buffers()) state.push_back(b.tensor);
+  return state;
+}
+
+void Training::average_buffers() {
+  if (world_.ranks == 1) return;
+  const std::vector<NamedBuffer> buffers = model_.buffers();
+  std::vector<double> sums;
+  for (const auto& b : buffers) sums.insert(sums.end(), b.tensor->begin(), b.tensor->end());
+  if (sums.empty()) return;
+  world_.reduce(sums);
+  std::size_t k = 0;
+  for (const auto& b : buffers) {
+    for (float& v : *b.tensor) v = static_cast<float>(sums[k++] / world_.ranks);
+  }
 }
 
 bool Training::train_epoch(int epoch, EpochSums& sums) {
@@ -127,6 +143,7 @@ bool Training::train_step(int epoch, std::size_t step, const Tensor& images, con
 
 void Training::end_epoch(int epoch, const EpochSums& sums, std::vector<EpochRecord>& history) {
   seconds_ += sums.seconds;
+  average_buffers();
   const double accuracy = confusion_accuracy(
       confusion_matrix(model_, *data_.eval_set, data_.eval, data_.eval_batch, data_.eval_transform, world_,
                        s_.eval_flip));
@@ -143,7 +160,7 @@ void Training::end_epoch(int epoch, const EpochSums& sums, std::vector<EpochReco
   std::fflush(stdout);
   if (data_.keep_best && accuracy > best_accuracy_) {
     best_weights_.clear();
-    for (const auto& p : model_.parameters()) best_weights_.push_back(p.variable.value());
+    for (const Tensor* t : model_state()) best_weights_.push_back(*t);
     best_epoch_ = epoch;
     best_accuracy_ = accuracy;
   }
@@ -153,6 +170,7 @@ void Training::end_epoch(int epoch, const EpochSums& sums, std::vector<EpochReco
 
 // progress.epoch is the epoch in progress (from 0): `epoch` - 1, or `epoch` itself once done.
 void Training::save(int epoch, const EpochSums& sums) {
+  average_buffers();  // on every rank, so that they go on with the state that a resumed run loads
   if (!world_.leader()) return;  // the ranks hold the same state; rank 0 writes it
   optim::TrainingProgress progress;
   progress.epoch = static_cast<std::uint64_t>(epoch - 1);
@@ -217,12 +235,12 @@ void Training::resume(const std::string& root, std::vector<EpochRecord>& history
   const Tensor& now = tensors.at("epoch");
   resumed_sums_ = {now(0), now(1), now(2), now(3)};
   if (tensors.count("best")) {
-    const auto params = model_.parameters();
+    const std::vector<Tensor*> state = model_state();
     best_weights_.clear();
-    for (std::size_t i = 0; i < params.size(); ++i) {
+    for (std::size_t i = 0; i < state.size(); ++i) {
       const auto it = tensors.find("best." + std::to_string(i));
-      XGRAD_CHECK(it != tensors.end() && it->second.shape() == params[i].variable.value().shape(), "--resume ", dir,
-                  ": the best weights do not fit the model");
+      XGRAD_CHECK(it != tensors.end() && it->second.shape() == state[i]->shape(), "--resume ", dir,
+                  ": the best weights and buffers do not fit the model");
       best_weights_.push_back(it->second);
     }
     best_epoch_ = static_cast<int>(tensors.at("best")(0));

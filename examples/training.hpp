@@ -6,7 +6,8 @@
 // evaluation after every epoch, and training-state checkpoints to resume from.
 //
 // Model selection (keep_best): the per-epoch evaluation is of a validation split, and at the end
-// the model gets back the weights of the epoch with the best accuracy (the first, on a tie).
+// the model gets back the weights and buffers of the epoch with the best accuracy (the first, on
+// a tie).
 //
 // Resuming restores everything a run depends on (weights, momentum, schedule, the epoch's order,
 // the generators, the best weights so far), so a resumed run ends bit-identical to an
@@ -81,6 +82,14 @@ class Training {
   void resume(const std::string& root, std::vector<EpochRecord>& history);
   bool diverged(int epoch, std::size_t step, double loss) const;
   void show_progress(int epoch, std::size_t step, const EpochSums& sums);
+  // The model's parameters, then its buffers (BatchNorm2d's running estimates): the state that
+  // model selection keeps of the best epoch.
+  std::vector<Tensor*> model_state() const;
+  // Under --distributed: every buffer replaced by its mean over the ranks, which each update from
+  // their own shard (a no-op in one process). Before every evaluation and every save. The running
+  // estimates are linear in the batch statistics, so where the saves fall changes their mean only
+  // by rounding; the weights do not depend on them.
+  void average_buffers();
 
   const RunSettings& s_;
   CheckpointSettings ck_;
@@ -105,7 +114,7 @@ class Training {
   EpochSums resumed_sums_;                                   // of the epoch a resumed run goes on with
   bool resumed_at_epoch_end_ = false;
   const std::vector<EpochRecord>* history_ = nullptr;  // run()'s, for the checkpoints
-  std::vector<Tensor> best_weights_;
+  std::vector<Tensor> best_weights_;  // the best epoch's model_state()
   int best_epoch_ = 0;
   double best_accuracy_ = -1.0;
   std::chrono::steady_clock::time_point last_print_;

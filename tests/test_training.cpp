@@ -1,6 +1,6 @@
 // Whole training steps of the mini AlexNet-style model: determinism across thread counts
 // and runs, a tape that frees everything after each step, and resident memory that stays
-// flat over 300 steps.
+// flat over 300 steps; the example's training loop keeps the best epoch's whole state.
 #include <boost/test/unit_test.hpp>
 
 #include <cstdio>
@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "examples/models.hpp"
+#include "examples/training.hpp"
+#include "tests/test_util.hpp"
 #include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
@@ -139,6 +141,67 @@ BOOST_AUTO_TEST_CASE(memory_stays_flat_and_the_tape_empties) {
     BOOST_TEST(Tape::active().size() == 0u);
     BOOST_TEST(input.impl().use_count() == 1);  // no layer kept the input alive
   }
+}
+
+// Model selection gives the model back the best epoch's parameters and buffers (BatchNorm2d's
+// running estimates) together: after the run the buffers are those the best epoch ended with,
+// and the kept model scores the recorded best validation accuracy.
+BOOST_AUTO_TEST_CASE(model_selection_keeps_the_best_epochs_buffers) {
+  manual_seed(5);
+  auto model = std::make_shared<Sequential>();
+  model->emplace<Conv2d>(Conv2dOptions(1, 4, 3).padding(1));
+  model->emplace<BatchNorm2d>(4);
+  model->emplace<ReLU>();
+  model->emplace<Flatten>();
+  model->emplace<Linear>(4 * 8 * 8, 3);
+  const std::size_t n = 288, batch = 32, train = 192;
+  Tensor images = test::random_tensor({n, 1, 8, 8}, 11);
+  std::vector<std::int64_t> labels(n);
+  for (std::size_t i = 0; i < n; ++i) {  // the class is set by two pixels' sum
+    const float a = images(i, 0, 1, 1) + images(i, 0, 6, 6);
+    labels[i] = a < -0.4f ? 0 : a < 0.4f ? 1 : 2;
+  }
+  const data::TensorDataset set(images, labels, 3);
+  examples::RunSettings settings;
+  settings.classes = 3;
+  settings.epochs = 6;
+  settings.batch_size = batch;
+  settings.lr = 0.3;
+  examples::TrainingData d;
+  d.train_set = d.eval_set = &set;
+  for (std::size_t i = 0; i < n; ++i) (i < train ? d.train : d.eval).push_back(i);
+  d.eval_batch = batch;
+  d.keep_best = true;
+  // The per-step callback runs after the step's forward pass: at an epoch's last step the
+  // buffers are those the epoch ends with (evaluation leaves them alone).
+  const std::size_t steps_per_epoch = train / batch;
+  std::size_t steps = 0;
+  std::vector<std::vector<Tensor>> buffers_at_epoch_end;
+  const auto snapshot = [&] {
+    if (++steps % steps_per_epoch != 0) return;
+    std::vector<Tensor> now;
+    for (const auto& b : model->buffers()) now.push_back(*b.tensor);
+    buffers_at_epoch_end.push_back(std::move(now));
+  };
+  const examples::World one;
+  examples::Training training(settings, {}, one, *model, d, snapshot);
+  std::vector<examples::EpochRecord> history;
+  BOOST_TEST_REQUIRE(training.run(history));
+  BOOST_TEST_REQUIRE(buffers_at_epoch_end.size() == settings.epochs);
+  const std::size_t best = static_cast<std::size_t>(training.best_epoch());
+  // Only a best epoch before the last can tell a right restore from a missing one.
+  BOOST_TEST_REQUIRE(best >= 1);
+  BOOST_TEST_REQUIRE(best < settings.epochs);
+  const auto kept = model->buffers();
+  BOOST_TEST_REQUIRE(kept.size() == 2u);  // the running mean and variance
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    BOOST_TEST_REQUIRE(buffers_at_epoch_end[best - 1][i] != buffers_at_epoch_end.back()[i],
+                       kept[i].name << " does not change after the best epoch");
+    BOOST_TEST(*kept[i].tensor == buffers_at_epoch_end[best - 1][i], kept[i].name << " is not the best epoch's");
+  }
+  const double accuracy = examples::confusion_accuracy(
+      examples::confusion_matrix(*model, set, d.eval, d.eval_batch, nullptr, one, settings.eval_flip));
+  BOOST_TEST(accuracy == training.best_accuracy());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
