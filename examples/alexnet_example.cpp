@@ -265,6 +265,7 @@ World make_world(const Config& c) {
     world.rank = distributed::rank();
     world.ranks = distributed::world_size();
     world.reduce = [](std::vector<double>& v) { distributed::allreduce_sum(v.data(), v.size()); };
+    world.average_buffers = [](const std::vector<NamedBuffer>& b) { distributed::average_buffers(b); };
   }
 #endif
   return world;

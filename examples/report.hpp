@@ -70,6 +70,8 @@ struct World {
   int rank = 0, ranks = 1;
   // Sums counters over the ranks of a distributed run; does nothing in a single process.
   std::function<void(std::vector<double>&)> reduce = [](std::vector<double>&) {};
+  // Replaces the model's buffers by their mean over the ranks; does nothing in a single process.
+  std::function<void(const std::vector<NamedBuffer>&)> average_buffers = [](const std::vector<NamedBuffer>&) {};
   bool leader() const { return rank == 0; }
 };
 

@@ -76,16 +76,7 @@ std::vector<Tensor*> Training::model_state() const {
 }
 
 void Training::average_buffers() {
-  if (world_.ranks == 1) return;
-  const std::vector<NamedBuffer> buffers = model_.buffers();
-  std::vector<double> sums;
-  for (const auto& b : buffers) sums.insert(sums.end(), b.tensor->begin(), b.tensor->end());
-  if (sums.empty()) return;
-  world_.reduce(sums);
-  std::size_t k = 0;
-  for (const auto& b : buffers) {
-    for (float& v : *b.tensor) v = static_cast<float>(sums[k++] / world_.ranks);
-  }
+  if (world_.ranks > 1) world_.average_buffers(model_.buffers());
 }
 
 bool Training::train_epoch(int epoch, EpochSums& sums) {

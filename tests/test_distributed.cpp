@@ -177,6 +177,44 @@ BOOST_AUTO_TEST_CASE(two_ranks_of_batch_b_equal_one_process_of_batch_2b) {
   BOOST_TEST(differing == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(buffers_are_averaged_over_the_ranks) {
+  const int rank = dist::rank(), size = dist::world_size();
+  Sequential model;
+  model.emplace<BatchNorm2d>(3);
+  model.emplace<ReLU>();
+  model.emplace<BatchNorm2d>(2);
+  const std::vector<NamedBuffer> buffers = model.buffers();
+  BOOST_TEST_REQUIRE(buffers.size() == 4u);  // two running means and variances
+  for (std::size_t k = 0; k < buffers.size(); ++k) {
+    for (std::size_t i = 0; i < buffers[k].tensor->size(); ++i)
+      buffers[k].tensor->data()[i] = static_cast<float>((rank + 1) * (10 * k + i + 1));
+  }
+  dist::average_buffers(buffers);
+  const double mean_factor = (size + 1) / 2.0;  // mean of 1..size
+  for (std::size_t k = 0; k < buffers.size(); ++k) {
+    for (std::size_t i = 0; i < buffers[k].tensor->size(); ++i) {
+      BOOST_TEST(static_cast<double>(buffers[k].tensor->data()[i]) == mean_factor * static_cast<double>(10 * k + i + 1),
+                 buffers[k].name << "[" << i << "]");
+    }
+  }
+  // A model without buffers: nothing to do, and no error.
+  Sequential plain;
+  plain.emplace<Linear>(2, 2);
+  BOOST_CHECK_NO_THROW(dist::average_buffers(plain.buffers()));
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_buffer_is_reported) {
+  const int rank = dist::rank();
+  Sequential model;
+  model.emplace<BatchNorm2d>(2);
+  if (rank == 0) model.emplace<BatchNorm2d>(4);
+  BOOST_CHECK_EXCEPTION(dist::average_buffers(model.buffers()), Error, [](const Error& e) {
+    return message_has(e, {"average_buffers", "rank 1",
+                           "buffer 2 is '1.running_mean (4,)' on rank 0 but nothing (the list ends) on rank 1",
+                           "rank 0 has 4 buffers, rank 1 has 2"});
+  });
+}
+
 BOOST_AUTO_TEST_CASE(mismatched_shapes_are_reported_on_every_rank) {
   const int rank = dist::rank();
   Sequential model;

@@ -40,11 +40,12 @@ std::uint64_t fnv1a(const std::vector<std::string>& lines) {
   return h;
 }
 
-// Rank `other`'s lines gathered from every rank (a collective: every rank calls it).
-std::vector<std::string> gather_lines(const std::vector<std::string>& mine, int other) {
+// Rank `other`'s lines gathered from every rank (a collective: every rank calls it); fn names
+// the caller in errors.
+std::vector<std::string> gather_lines(const char* fn, const std::vector<std::string>& mine, int other) {
   std::string text;
   for (const auto& line : mine) text += line + "\n";
-  XGRAD_CHECK(text.size() < static_cast<std::size_t>(INT_MAX), "distributed::check_same_parameters: parameter list too long");
+  XGRAD_CHECK(text.size() < static_cast<std::size_t>(INT_MAX), "distributed::", fn, ": list too long");
   const int size = world_size();
   int length = static_cast<int>(text.size());
   std::vector<int> lengths(static_cast<std::size_t>(size)), offsets(static_cast<std::size_t>(size));
@@ -54,7 +55,7 @@ std::vector<std::string> gather_lines(const std::vector<std::string>& mine, int 
     offsets[static_cast<std::size_t>(r)] = static_cast<int>(total);
     total += lengths[static_cast<std::size_t>(r)];
   }
-  XGRAD_CHECK(total < INT_MAX, "distributed::check_same_parameters: parameter lists too long");
+  XGRAD_CHECK(total < INT_MAX, "distributed::", fn, ": lists too long");
   std::string all(static_cast<std::size_t>(total), '\0');
   MPI_Allgatherv(text.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR,
                  MPI_COMM_WORLD);
@@ -163,9 +164,11 @@ int run_or_abort(const std::function<int()>& body) {
   abort(1);
 }
 
-void check_same_parameters(const std::vector<NamedParameter>& parameters) {
-  require_init("check_same_parameters");
-  const std::vector<std::string> mine = describe(parameters);
+namespace {
+
+// Collective. Throws on every rank when some rank's lines ("name shape", one per parameter or
+// buffer: the noun) differ from rank 0's, naming the first such rank and line.
+void check_same_lines(const char* fn, const char* noun, const std::vector<std::string>& mine) {
   const int size = world_size();
   // Every rank gathers every (count, hash): all take the same branch below.
   const std::uint64_t key[2] = {static_cast<std::uint64_t>(mine.size()), fnv1a(mine)};
@@ -178,15 +181,47 @@ void check_same_parameters(const std::vector<NamedParameter>& parameters) {
   }
   if (other < 0) return;
 
-  const std::vector<std::string> first = gather_lines(mine, 0), second = gather_lines(mine, other);
+  const std::vector<std::string> first = gather_lines(fn, mine, 0), second = gather_lines(fn, mine, other);
   std::size_t i = 0;
   while (i < first.size() && i < second.size() && first[i] == second[i]) ++i;
   auto at = [i](const std::vector<std::string>& lines) {
     return i < lines.size() ? "'" + lines[i] + "'" : std::string("nothing (the list ends)");
   };
-  throw Error(cat("distributed::check_same_parameters: rank ", other, " has a different model from rank 0: ",
-                  "parameter ", i, " is ", at(first), " on rank 0 but ", at(second), " on rank ", other, " (rank 0 has ",
-                  first.size(), " parameters, rank ", other, " has ", second.size(), ")"));
+  throw Error(cat("distributed::", fn, ": rank ", other, " has a different model from rank 0: ", noun, " ", i, " is ",
+                  at(first), " on rank 0 but ", at(second), " on rank ", other, " (rank 0 has ", first.size(), " ",
+                  noun, "s, rank ", other, " has ", second.size(), ")"));
+}
+
+}  // namespace
+
+void check_same_parameters(const std::vector<NamedParameter>& parameters) {
+  require_init("check_same_parameters");
+  check_same_lines("check_same_parameters", "parameter", describe(parameters));
+}
+
+void average_buffers(const std::vector<NamedBuffer>& buffers) {
+  require_init("average_buffers");
+  std::vector<std::string> lines;
+  std::size_t total = 0;
+  for (const auto& b : buffers) {
+    XGRAD_CHECK(b.tensor != nullptr, "distributed::average_buffers: buffer '", b.name, "' has no tensor");
+    lines.push_back(b.name + " " + shape_str(b.tensor->shape()));
+    total += b.tensor->size();
+  }
+  check_same_lines("average_buffers", "buffer", lines);
+  if (total == 0) return;
+  std::vector<double> sums;
+  sums.reserve(total);
+  for (const auto& b : buffers) sums.insert(sums.end(), b.tensor->begin(), b.tensor->end());
+  for (std::size_t first = 0; first < total; first += static_cast<std::size_t>(INT_MAX)) {
+    const std::size_t count = std::min<std::size_t>(static_cast<std::size_t>(INT_MAX), total - first);
+    MPI_Allreduce(MPI_IN_PLACE, sums.data() + first, static_cast<int>(count), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  }
+  const double ranks = static_cast<double>(world_size());
+  std::size_t k = 0;
+  for (const auto& b : buffers) {
+    for (float& v : *b.tensor) v = static_cast<float>(sums[k++] / ranks);
+  }
 }
 
 void broadcast_parameters(const std::vector<NamedParameter>& parameters, std::size_t bucket_bytes) {

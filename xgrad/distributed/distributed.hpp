@@ -8,6 +8,7 @@
 //   distributed::broadcast_parameters(model.parameters());   // checks shapes, copies rank 0's
 //   distributed::GradientAverager averager(model.parameters());
 //   for each local batch: zero_grad, forward, loss, backward, averager.average(), opt.step()
+//   distributed::average_buffers(model.buffers());     // before evaluation and saves
 //
 // Collectives (every function below except init/finalize/initialized/rank/world_size/abort)
 // must be called by all ranks in the same order. Communication uses MPI_COMM_WORLD; MPI
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include <xgrad/autograd/variable.hpp>
+#include <xgrad/layers/layer.hpp>
 
 namespace xgrad::distributed {
 
@@ -60,6 +62,12 @@ void check_same_parameters(const std::vector<NamedParameter>& parameters);
 // rank's parameter values with rank 0's, in buckets of at most bucket_bytes.
 void broadcast_parameters(const std::vector<NamedParameter>& parameters,
                           std::size_t bucket_bytes = kDefaultBucketBytes);
+
+// Collective. Replaces every buffer (e.g. BatchNorm2d's running estimates, which each rank
+// updates from its own shard) by its mean over the ranks, summed in double precision; call it
+// before evaluating or saving a model. Checks the buffer lists (names and shapes) as
+// check_same_parameters checks the parameters, and throws xgrad::Error on every rank otherwise.
+void average_buffers(const std::vector<NamedBuffer>& buffers);
 
 // Collective. Sums data[0, n) over the ranks in place (for counters and statistics).
 void allreduce_sum(double* data, std::size_t n);
