@@ -29,6 +29,17 @@ std::vector<std::string> describe(const std::vector<NamedParameter>& parameters)
   return lines;
 }
 
+// The same for buffers, e.g. "1.running_mean (96,)".
+std::vector<std::string> describe(const std::vector<NamedBuffer>& buffers) {
+  std::vector<std::string> lines;
+  lines.reserve(buffers.size());
+  for (const auto& b : buffers) {
+    XGRAD_CHECK(b.tensor != nullptr, "distributed::average_buffers: buffer '", b.name, "' has no tensor");
+    lines.push_back(b.name + " " + shape_str(b.tensor->shape()));
+  }
+  return lines;
+}
+
 std::uint64_t fnv1a(const std::vector<std::string>& lines) {
   std::uint64_t h = 0xcbf29ce484222325ull;
   for (const auto& line : lines) {
@@ -40,12 +51,13 @@ std::uint64_t fnv1a(const std::vector<std::string>& lines) {
   return h;
 }
 
-// Rank `other`'s lines gathered from every rank (a collective: every rank calls it); fn names
-// the caller in errors.
-std::vector<std::string> gather_lines(const char* fn, const std::vector<std::string>& mine, int other) {
+// Rank `other`'s lines gathered from every rank (a collective: every rank calls it); fn and the
+// noun of a line name the caller and the list in errors.
+std::vector<std::string> gather_lines(const char* fn, const char* noun, const std::vector<std::string>& mine,
+                                      int other) {
   std::string text;
   for (const auto& line : mine) text += line + "\n";
-  XGRAD_CHECK(text.size() < static_cast<std::size_t>(INT_MAX), "distributed::", fn, ": list too long");
+  XGRAD_CHECK(text.size() < static_cast<std::size_t>(INT_MAX), "distributed::", fn, ": ", noun, " list too long");
   const int size = world_size();
   int length = static_cast<int>(text.size());
   std::vector<int> lengths(static_cast<std::size_t>(size)), offsets(static_cast<std::size_t>(size));
@@ -55,7 +67,7 @@ std::vector<std::string> gather_lines(const char* fn, const std::vector<std::str
     offsets[static_cast<std::size_t>(r)] = static_cast<int>(total);
     total += lengths[static_cast<std::size_t>(r)];
   }
-  XGRAD_CHECK(total < INT_MAX, "distributed::", fn, ": lists too long");
+  XGRAD_CHECK(total < INT_MAX, "distributed::", fn, ": ", noun, " lists too long");
   std::string all(static_cast<std::size_t>(total), '\0');
   MPI_Allgatherv(text.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR,
                  MPI_COMM_WORLD);
@@ -181,7 +193,8 @@ void check_same_lines(const char* fn, const char* noun, const std::vector<std::s
   }
   if (other < 0) return;
 
-  const std::vector<std::string> first = gather_lines(fn, mine, 0), second = gather_lines(fn, mine, other);
+  const std::vector<std::string> first = gather_lines(fn, noun, mine, 0),
+                                   second = gather_lines(fn, noun, mine, other);
   std::size_t i = 0;
   while (i < first.size() && i < second.size() && first[i] == second[i]) ++i;
   auto at = [i](const std::vector<std::string>& lines) {
@@ -201,21 +214,12 @@ void check_same_parameters(const std::vector<NamedParameter>& parameters) {
 
 void average_buffers(const std::vector<NamedBuffer>& buffers) {
   require_init("average_buffers");
-  std::vector<std::string> lines;
-  std::size_t total = 0;
-  for (const auto& b : buffers) {
-    XGRAD_CHECK(b.tensor != nullptr, "distributed::average_buffers: buffer '", b.name, "' has no tensor");
-    lines.push_back(b.name + " " + shape_str(b.tensor->shape()));
-    total += b.tensor->size();
-  }
-  check_same_lines("average_buffers", "buffer", lines);
-  if (total == 0) return;
+  check_same_lines("average_buffers", "buffer", describe(buffers));
   std::vector<double> sums;
-  sums.reserve(total);
   for (const auto& b : buffers) sums.insert(sums.end(), b.tensor->begin(), b.tensor->end());
-  for (std::size_t first = 0; first < total; first += static_cast<std::size_t>(INT_MAX)) {
-    const std::size_t count = std::min<std::size_t>(static_cast<std::size_t>(INT_MAX), total - first);
-    MPI_Allreduce(MPI_IN_PLACE, sums.data() + first, static_cast<int>(count), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  // allreduce_sum takes at most INT_MAX values a call.
+  for (std::size_t first = 0; first < sums.size(); first += static_cast<std::size_t>(INT_MAX)) {
+    allreduce_sum(sums.data() + first, std::min<std::size_t>(static_cast<std::size_t>(INT_MAX), sums.size() - first));
   }
   const double ranks = static_cast<double>(world_size());
   std::size_t k = 0;
