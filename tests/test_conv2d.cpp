@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <limits>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -313,6 +314,46 @@ BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
       if (with_dx) BOOST_TEST(xt::amax(xt::abs(to_double(dxf) - dx))() <= 1e-6 * (1.0 + R * c.O));
     }
   }
+}
+
+// The direct weight gradient reads vectors of taps that run past a row's end; those lanes
+// must not count, even when the input there is infinite (0 * inf is NaN). The input is infinite
+// in its last column: the taps with kw = 0 and 1 never reach it (they are finite and equal the
+// double kernels'), those with kw >= 2 do (they are not finite). R = 25: direct on AVX-512 and
+// AVX2 builds.
+BOOST_AUTO_TEST_CASE(direct_weight_gradient_ignores_lanes_past_the_row) {
+  const ConvCase c{2, 1, 14, 14, 4, 5, 1, 2, 1, true};
+  Rng rng(24);
+  const Conv2dGeometry g = geometry(c);
+  xt::xarray<double> x = random_array({c.N, c.C, c.H, c.W}, rng);
+  for (std::size_t n = 0; n < c.N; ++n)
+    for (std::size_t h = 0; h < c.H; ++h) x(n, 0, h, c.W - 1) = std::numeric_limits<double>::infinity();
+  const xt::xarray<double> w = random_array({c.O, c.C, c.K, c.K}, rng);
+  const xt::xarray<double> dy = random_array(g.output_shape(), rng);
+  xt::xarray<double> dw = xt::zeros<double>(w.shape());
+  std::vector<double> scratch(g.scratch_size());
+  kernels::conv2d_backward<double>(dy.data(), w.data(), x.data(), nullptr, dw.data(), nullptr, scratch.data(), g);
+  const Tensor xf = to_float(x), wf = to_float(w), dyf = to_float(dy);
+  Tensor dwf = zeros({c.O, c.C, c.K, c.K});
+  std::vector<float> scratch_f(g.scratch_size());
+  kernels::conv2d_backward<float>(dyf.data(), wf.data(), xf.data(), nullptr, dwf.data(), nullptr, scratch_f.data(), g);
+  std::size_t finite_wrong = 0, far = 0, infinite_wrong = 0;
+  for (std::size_t o = 0; o < c.O; ++o)
+    for (std::size_t ch = 0; ch < c.C; ++ch)
+      for (std::size_t kh = 0; kh < c.K; ++kh)
+        for (std::size_t kw = 0; kw < c.K; ++kw) {
+          const bool reaches = ch == 0 && kw >= 2;
+          const float got = dwf(o, ch, kh, kw);
+          if (reaches) {
+            infinite_wrong += std::isfinite(got) || std::isfinite(dw(o, ch, kh, kw));
+          } else {
+            finite_wrong += !std::isfinite(got);
+            far += std::isfinite(got) && std::abs(got - dw(o, ch, kh, kw)) > 1e-6 * (1.0 + g.L());
+          }
+        }
+  BOOST_TEST(finite_wrong == 0u);
+  BOOST_TEST(far == 0u);
+  BOOST_TEST(infinite_wrong == 0u);
 }
 
 // Large enough that every loop and GEMM takes its parallel path; the third takes the direct

@@ -68,7 +68,7 @@ struct ColsTag {};     // the columns of one panel (forward) or chunk (weight gr
 struct DirectTag {};   // the direct kernels' padded planes of one (image, group)
 struct TapsTag {};     // the direct forward's tap offsets (the calling thread's)
 struct FlippedTag {};  // the direct input gradient's flipped weights (the calling thread's)
-struct LanesTag {};    // the direct weight gradient's per-lane sums
+struct StepsTag {};    // the direct weight gradient's position vectors of one chunk
 // Runs inside OpenMP regions: call it through a ParallelErrors (it throws an AllocationError
 // when the memory cannot be had).
 template <class T, class Tag>
@@ -243,10 +243,17 @@ void im2col_images(const T* x, T* cols, Index grp, Index n0, Index n1, T* padded
 // `channels` is the forward block's count of output channels: with two rows, 2 * channels
 // accumulators, which leave registers for the taps and a weight (32 registers on AVX-512, 16 on
 // AVX2).
+// The sum of v's lanes: halves, then pairs, in a fixed order.
+inline float sum8(__m256 v) {
+  const __m128 half = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 pairs = _mm_add_ps(half, _mm_movehl_ps(half, half));
+  return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehdup_ps(pairs)));
+}
 #if defined(__AVX512F__)
 struct Vec {
   static constexpr Index width = 16;
   static constexpr int channels = 8;
+  static constexpr int grad_channels = 4;  // the weight gradient's tile: 4 channels x 6 taps
   using V = __m512;
   using Mask = __mmask16;
   static Mask first(Index count) { return first_lanes16(count); }  // the first `count` lanes
@@ -257,11 +264,18 @@ struct Vec {
   static V set1(float x) { return _mm512_set1_ps(x); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V fmadd(V a, V b, V c, Mask m) { return _mm512_mask3_fmadd_ps(a, b, c, m); }  // c outside m
+  static V zero() { return _mm512_setzero_ps(); }
+  static float sum(V v) {  // halves, then pairwise, in a fixed order (through memory: GCC 12's
+    alignas(64) float lanes[16];  // cast and extract intrinsics warn of an uninitialised value)
+    _mm512_store_ps(lanes, v);
+    return sum8(_mm256_add_ps(_mm256_load_ps(lanes), _mm256_load_ps(lanes + 8)));
+  }
 };
 #else
 struct Vec {
   static constexpr Index width = 8;
   static constexpr int channels = 4;
+  static constexpr int grad_channels = 2;  // the weight gradient's tile: 2 channels x 6 taps
   using V = __m256;
   // Full vectors (most of them) take plain loads and stores, partial ones masked loads and
   // store_first (AVX2's masked stores are slow on AMD's cores).
@@ -285,6 +299,8 @@ struct Vec {
     const V sum = _mm256_fmadd_ps(a, b, c);
     return m.full ? sum : _mm256_blendv_ps(c, sum, _mm256_castsi256_ps(m.bits));
   }
+  static V zero() { return _mm256_setzero_ps(); }
+  static float sum(V v) { return sum8(v); }
 };
 #endif
 using V = Vec::V;
@@ -296,8 +312,7 @@ using V = Vec::V;
 // outputs of a row at once (Vec::width: 16 on AVX-512, 8 on AVX2):
 //   forward: y[o, oh, ow0 + t] = b[o] + sum_r w[o, r] * tap_r[t], Vec::channels output channels
 //            and two rows at a time (each weight loaded serves two vectors);
-//   weight gradient: dw[o, r] = sum over the positions of dy[o, p] * tap_r[p], per lane, then
-//            the lanes summed.
+//   weight gradient: see direct_weight_grad, which takes more rows too.
 // tap_r (r = (c, kh, kw)) is the padded row oh + kh of channel c from ow0 + kw. Every output's
 // sum runs in a fixed order, so results do not depend on the thread count.
 constexpr Index kDirectRows = 32;
@@ -440,29 +455,6 @@ void direct_forward_image(const float* padded, const float* w, const float* b, f
   if (oh < OH) direct_forward_rows<1>(padded, wg, bg, yn, oh, tap, R, Og, row, OW, plane, add);  // an odd last row
 }
 
-// acc[(o * R + r) * Vec::width, + Vec::width) (lanes) += the products of image n's dy rows and taps, for
-// channels [o0, o0 + OB).
-template <int OB>
-inline void direct_weight_grad_block(const float* padded, const float* dyn, const Index* tap, Index R, Index o0,
-                                     float* acc, const Conv2dGeometry& g) {
-  const Index OH = g.OH, OW = g.OW, row = direct_layout(g).row_step(), plane = OH * OW;
-  for (Index r = 0; r < R; ++r) {
-    V sum[OB];
-    for (int j = 0; j < OB; ++j) sum[j] = Vec::load(acc + ((o0 + j) * R + r) * Vec::width);
-    for (Index oh = 0; oh < OH; ++oh) {
-      for (Index ow0 = 0; ow0 < OW; ow0 += Vec::width) {
-        const Vec::Mask lanes = Vec::first(OW - ow0);
-        const V v = Vec::load(padded + oh * row + ow0 + tap[r]);
-        for (int j = 0; j < OB; ++j) {
-          const V d = Vec::load(dyn + (o0 + j) * plane + oh * OW + ow0, lanes);
-          sum[j] = Vec::fmadd(d, v, sum[j], lanes);
-        }
-      }
-    }
-    for (int j = 0; j < OB; ++j) Vec::store(acc + ((o0 + j) * R + r) * Vec::width, sum[j]);
-  }
-}
-
 // y = the direct convolution of x by w, plus b; with `add`, y += the convolution (b unused).
 void direct_forward(const float* x, const float* w, const float* b, float* y, const Conv2dGeometry& g,
                     bool add = false) {
@@ -541,48 +533,112 @@ void add_weight_partials(const T* partial, T* dw, Index G, Index chunks, Index O
 }
 
 #if defined(XGRAD_CONV_DIRECT)
-// dw += the weight gradient of a direct convolution (see above), from dy (N, O, OH, OW) as it is.
-// Chunks of whole images as images_per_chunk: one (group, chunk) per iteration sums its lanes
-// over the chunk's positions, then its lanes into the partial products; then add_weight_partials.
+// The weight gradient of a stride-1 convolution, direct: dw[o, r] = the sum over the images and
+// positions p of dy[n, o, p] * tap_r(n)[p]. A tile of OB channels x RB taps keeps OB * RB vector
+// sums of Vec::width positions each in registers over all the positions of a chunk of images:
+// each position vector loads OB dy vectors and RB tap vectors for OB * RB multiply-adds (4 x 6:
+// 10 loads for 24 on AVX-512; 2 x 6: 8 for 12 on AVX2), so the loop is bound by the FMA units,
+// not by the loads, and nothing is copied into columns. The lanes past a row's end are loaded
+// as zeros on both sides (a zero dy times a finite tap would do, but not an infinite one).
+// Then each sum's lanes are added in a fixed order into the chunk's partial product (R, Og), as
+// the GEMM path's, so the results do not depend on the thread count.
+// Taken for R <= kDirectRows only: for the 5x5 layers with R = 400-600 on 14-27 wide rows it
+// ran at 0.6-0.8x the speed of im2col + GEMM on AVX-512 (bench_layers, an Intel Xeon of family 6
+// model 167), its unaligned tap vectors mostly split across cache lines.
+
+// One vector of positions of a chunk: its taps' start in the chunk's padded planes (tap 0 at
+// offset 0), its dy's relative to channel o0 of the chunk's first image, and its lane count.
+struct GradStep {
+  Index taps, dy, lanes;
+};
+
+// The chunk's steps, images x rows x row vectors, in that order; returns their count.
+Index grad_steps(GradStep* steps, Index images, Index image, Index dy_image, const Conv2dGeometry& g) {
+  const Index OH = g.OH, OW = g.OW, row = direct_layout(g).row_step();
+  Index count = 0;
+  for (Index n = 0; n < images; ++n)
+    for (Index oh = 0; oh < OH; ++oh)
+      for (Index ow0 = 0; ow0 < OW; ow0 += Vec::width)
+        steps[count++] = {n * image + oh * row + ow0, n * dy_image + oh * OW + ow0, std::min(Vec::width, OW - ow0)};
+  return count;
+}
+
+// out[i * Og + j] = the sums for channels [o0, o0 + OB) (dy at channel o0 of the chunk's first
+// image, `plane` floats between channels) and taps [r0, r0 + RB) (tap at r0) over the steps.
+// One flat loop: GCC keeps the accumulators in registers (over nested loops it stored them
+// after every multiply-add).
+template <int OB, int RB>
+inline void direct_weight_grad_tile(const float* padded, const float* dy, Index plane, const GradStep* steps,
+                                    Index count, const Index* tap, float* out, Index Og) {
+  V acc[OB][RB];
+  for (int j = 0; j < OB; ++j)
+    for (int i = 0; i < RB; ++i) acc[j][i] = Vec::zero();
+  for (Index s = 0; s < count; ++s) {
+    const GradStep step = steps[s];
+    const Vec::Mask lanes = Vec::first(step.lanes);
+    V d[OB];
+    for (int j = 0; j < OB; ++j) d[j] = Vec::load(dy + j * plane + step.dy, lanes);
+    const float* taps = padded + step.taps;
+    for (int i = 0; i < RB; ++i) {
+      const V t = Vec::load(taps + tap[i], lanes);
+      for (int j = 0; j < OB; ++j) acc[j][i] = Vec::fmadd(d[j], t, acc[j][i]);
+    }
+  }
+  for (int j = 0; j < OB; ++j)
+    for (int i = 0; i < RB; ++i) out[i * Og + j] = Vec::sum(acc[j][i]);
+}
+
+// The taps [0, R) of channels [o0, o0 + OB) in tiles of 6 taps, then 2, then 1.
+template <int OB>
+void direct_weight_grad_channels(const float* padded, const float* dy, Index plane, const GradStep* steps,
+                                 Index count, const Index* tap, float* out, Index R, Index Og) {
+  Index r = 0;
+  for (; r + 6 <= R; r += 6)
+    direct_weight_grad_tile<OB, 6>(padded, dy, plane, steps, count, tap + r, out + r * Og, Og);
+  for (; r + 2 <= R; r += 2)
+    direct_weight_grad_tile<OB, 2>(padded, dy, plane, steps, count, tap + r, out + r * Og, Og);
+  for (; r < R; ++r) direct_weight_grad_tile<OB, 1>(padded, dy, plane, steps, count, tap + r, out + r * Og, Og);
+}
+
+// dw += the direct weight gradient, from dy (N, O, OH, OW) as it is. Chunks of whole images as
+// images_per_chunk: one (group, chunk) per iteration pads the chunk's images, then computes its
+// partial product tile by tile; then add_weight_partials.
 void direct_weight_grad(const float* dy, const float* x, float* dw, const Conv2dGeometry& g) {
   const Index N = static_cast<Index>(g.N), O = static_cast<Index>(g.O), G = static_cast<Index>(g.G);
   const Index Og = static_cast<Index>(g.Og()), R = static_cast<Index>(g.R()), plane = g.OH * g.OW;
   const Index per = images_per_chunk(g), chunks = (N + per - 1) / per;
-  const std::size_t size = direct_buffer_size(g);
-  Index tap[kDirectRows];
+  const Index image = static_cast<Index>(direct_buffer_size(g));  // floats of one image's planes
+  const Index vectors = (static_cast<Index>(g.OW) + Vec::width - 1) / Vec::width;  // per row
+  constexpr int OB = Vec::grad_channels;
+  Index* tap = thread_buffer<Index, TapsTag>(static_cast<std::size_t>(R));
   tap_offsets(g, tap);
   // (G, chunks, R, Og)
   float* partial = thread_buffer<float, PartialTag>(static_cast<std::size_t>(G * chunks * Og * R));
   ParallelErrors errors;
 #pragma omp parallel if (O * R * static_cast<Index>(g.L()) >= kParallelMacs)
   {
-    float *padded = nullptr, *lanes = nullptr;
-    const bool ready = errors.run([&] {
+    float* padded = nullptr;
+    GradStep* steps = nullptr;
+    errors.run([&] {
+      const std::size_t size = static_cast<std::size_t>(per * image);
       padded = thread_buffer<float, DirectTag>(size);
       std::fill(padded, padded + size, 0.0f);
-      lanes = thread_buffer<float, LanesTag>(static_cast<std::size_t>(Og * R * Vec::width));
+      steps = thread_buffer<GradStep, StepsTag>(static_cast<std::size_t>(per * g.OH * vectors));
     });
 #pragma omp for collapse(2) schedule(static)
     for (Index grp = 0; grp < G; ++grp) {
       for (Index i = 0; i < chunks; ++i) {
-        if (!ready) continue;  // this thread's buffers failed: rethrown below
-        std::fill(lanes, lanes + Og * R * Vec::width, 0.0f);
-        for (Index n = i * per; n < std::min(N, (i + 1) * per); ++n) {
-          pad_group(x, padded, n, grp, g);
-          const float* dyn = dy + (n * O + grp * Og) * plane;
-          Index o = 0;
-          for (; o + 8 <= Og; o += 8) direct_weight_grad_block<8>(padded, dyn, tap, R, o, lanes, g);
-          for (; o < Og; ++o) direct_weight_grad_block<1>(padded, dyn, tap, R, o, lanes, g);
-        }
+        if (steps == nullptr) continue;  // this thread's buffers failed: rethrown below
+        const Index n0 = i * per, images = std::min(N, n0 + per) - n0;
+        for (Index n = 0; n < images; ++n) pad_group(x, padded + n * image, n0 + n, grp, g);
+        const Index count = grad_steps(steps, images, image, O * plane, g);
+        const float* dyc = dy + (n0 * O + grp * Og) * plane;
         float* out = partial + (grp * chunks + i) * R * Og;
-        for (Index o = 0; o < Og; ++o) {
-          for (Index r = 0; r < R; ++r) {
-            float* lane = lanes + (o * R + r) * Vec::width;  // summed pairwise, in place
-            for (Index width = Vec::width / 2; width >= 1; width /= 2)
-              for (Index t = 0; t < width; ++t) lane[t] += lane[t + width];
-            out[r * Og + o] = lane[0];
-          }
-        }
+        Index o = 0;
+        for (; o + OB <= Og; o += OB)
+          direct_weight_grad_channels<OB>(padded, dyc + o * plane, plane, steps, count, tap, out + o, R, Og);
+        for (; o < Og; ++o)
+          direct_weight_grad_channels<1>(padded, dyc + o * plane, plane, steps, count, tap, out + o, R, Og);
       }
     }
     add_weight_partials(partial, dw, G, chunks, Og, R, !errors.failed());
