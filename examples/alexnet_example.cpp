@@ -61,6 +61,7 @@ struct Config : examples::RunSettings {
   std::string data_dir = data::kFashionMnistDir;
   long long val_size = 5000;  // fashion-mnist: validation images carved from the training set
   long long crop_padding = 0;  // fashion-mnist: padding of the RandomCrop augmentation (0: no crop)
+  double random_erasing = 0.0;  // fashion-mnist: p of the RandomErasing augmentation (0: none)
   std::string save, load, metrics, plot;
   std::string checkpoint_dir, resume;  // training-state checkpoints
   long long checkpoint_every = 0;      // steps; 0: at the end of every epoch
@@ -85,6 +86,9 @@ po::options_description make_options(Config& c) {
                                                                    "training set")
     ("crop-padding", po::value(&c.crop_padding)->default_value(c.crop_padding), "fashion-mnist: padding of the "
                                                                                "RandomCrop(28) augmentation (0: no crop)")
+    ("random-erasing", po::value(&c.random_erasing)->default_value(c.random_erasing), "fashion-mnist: probability "
+                                                                                     "of the RandomErasing "
+                                                                                     "augmentation (0: none)")
     ("preset", po::value(&c.preset)->default_value(c.preset), "model preset: mini (3x64x64), alexnet (3x224x224) or "
                                                              "fmnist (1x28x28, the default with fashion-mnist)")
     ("classes", po::value(&c.classes)->default_value(c.classes), "number of classes (>= 2)")
@@ -136,7 +140,7 @@ constexpr const char* kFashionMnistRecipe =
     "cosine decay to 1%, per step), --momentum 0.9, --weight-decay 2e-4, --dropout 0, --label-smoothing 0.1, "
     "--eval-flip 1, --train-size 55000 (all but the 5,000 validation images), --test-size 10000. Augmentation: "
     "RandomHorizontalFlip(0.5), Normalize(0.2860, 0.3530); --crop-padding N adds a RandomCrop(28, padding N) "
-    "first.\n"
+    "first; --random-erasing P a RandomErasing(P) last (scale 0.02-0.33, ratio 0.3-3.3, value 0: the mean).\n"
     "The validation accuracy is printed after every epoch and the weights and running estimates of the best "
     "validation epoch are kept; the test set is evaluated once, at the end (per-class accuracy and confusion "
     "matrix). With --eval-flip both evaluations average the logits of each image and of its mirror image.\n"
@@ -230,6 +234,7 @@ void validate(const Config& c) {
     need(c.classes == 10, "--dataset fashion-mnist has 10 classes: leave --classes at 10");
     in_range("val-size", c.val_size, 1LL, 59999LL);
     in_range("crop-padding", c.crop_padding, 0LL, 14LL);
+    in_range("random-erasing", c.random_erasing, 0.0, 1.0);
   } else {
     need(c.preset != "fmnist", "--preset fmnist (1x28x28 inputs) needs --dataset fashion-mnist");
   }
@@ -353,7 +358,7 @@ RunData load_data(const Config& c, const World& world, Layer& model) {
         c.data_dir, static_cast<std::size_t>(c.val_size), static_cast<std::size_t>(c.train_size),
         static_cast<std::size_t>(c.test_size), seed));
     const examples::FashionMnistData& f = *d.fashion;
-    t = {&f.train_set, f.train, examples::fashion_mnist_augmentation(static_cast<std::size_t>(c.crop_padding)), 1,
+    t = {&f.train_set, f.train, examples::fashion_mnist_augmentation(static_cast<std::size_t>(c.crop_padding), c.random_erasing), 1,
          &f.train_set, f.val, examples::fashion_mnist_normalize(), static_cast<std::size_t>(c.batch_size), true};
     d.test_set = &f.test_set;
     d.test = f.test;

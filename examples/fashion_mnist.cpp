@@ -22,11 +22,12 @@ FashionMnistData load_fashion_mnist(const std::string& dir, std::size_t val_size
   return d;
 }
 
-std::shared_ptr<const data::Transform> fashion_mnist_augmentation(std::size_t crop_padding) {
+std::shared_ptr<const data::Transform> fashion_mnist_augmentation(std::size_t crop_padding, double erasing) {
   std::vector<std::shared_ptr<const data::Transform>> steps;
   if (crop_padding > 0) steps.push_back(std::make_shared<data::RandomCrop>(28, crop_padding));
   steps.push_back(std::make_shared<data::RandomHorizontalFlip>(0.5));
   steps.push_back(fashion_mnist_normalize());
+  if (erasing > 0.0) steps.push_back(std::make_shared<data::RandomErasing>(erasing));
   return std::make_shared<data::Compose>(std::move(steps));
 }
 

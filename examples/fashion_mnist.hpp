@@ -32,8 +32,9 @@ FashionMnistData load_fashion_mnist(const std::string& dir, std::size_t val_size
                                     std::size_t test_size, std::uint64_t seed);
 
 // Training: RandomCrop(28, crop_padding) (left out when crop_padding is 0),
-// RandomHorizontalFlip(0.5), Normalize(mean, std).
-std::shared_ptr<const data::Transform> fashion_mnist_augmentation(std::size_t crop_padding);
+// RandomHorizontalFlip(0.5), Normalize(mean, std), RandomErasing(erasing) (left out when
+// erasing is 0).
+std::shared_ptr<const data::Transform> fashion_mnist_augmentation(std::size_t crop_padding, double erasing = 0.0);
 // Evaluation: Normalize(mean, std) alone.
 std::shared_ptr<const data::Transform> fashion_mnist_normalize();
 

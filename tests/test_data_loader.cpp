@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -28,6 +29,7 @@ namespace bdata = boost::unit_test::data;
 using namespace xgrad;
 using namespace xgrad::data;
 using xgrad::test::mentions;
+using xgrad::test::message_has;
 using xgrad::test::random_tensor;
 
 namespace {
@@ -167,6 +169,75 @@ BOOST_AUTO_TEST_CASE(flipping_twice_is_the_identity_and_once_mirrors_each_row) {
   }
   BOOST_TEST(flipped > 150);
   BOOST_TEST(flipped < 250);
+}
+
+// Every erasure is one rectangle, the same in every channel, set to the value and nothing else
+// changed; its area is within the scale range (up to the rounding of its sides); p = 0 never
+// erases, p = 1 nearly always (some tries may all fail), p = 0.5 about half the time; the same
+// seed erases the same rectangle.
+BOOST_AUTO_TEST_CASE(random_erasing_sets_one_rectangle_in_every_channel) {
+  const std::size_t C = 2, H = 28, W = 28;
+  const Tensor image = random_tensor({C, H, W}, 7);  // values in [-1, 1], never the value 7
+  const RandomErasing always(1.0, 0.02, 0.33, 0.3, 3.3, 7.0f);
+  int erased = 0;
+  double fraction_sum = 0.0;
+  for (std::uint64_t seed = 0; seed < 300; ++seed) {
+    Tensor x = image;
+    apply_with_seed(always, x, seed);
+    Tensor again = image;
+    apply_with_seed(always, again, seed);
+    BOOST_TEST(same_bits(x, again));
+    std::size_t top = H, bottom = 0, left = W, right = 0, count = 0;
+    for (std::size_t h = 0; h < H; ++h)
+      for (std::size_t w = 0; w < W; ++w)
+        if (x(0, h, w) != image(0, h, w)) {
+          top = std::min(top, h), bottom = std::max(bottom, h + 1);
+          left = std::min(left, w), right = std::max(right, w + 1);
+          ++count;
+        }
+    if (count == 0) {
+      BOOST_TEST(same_bits(x, image), "seed " << seed);
+      continue;
+    }
+    ++erased;
+    BOOST_TEST(count == (bottom - top) * (right - left), "seed " << seed << ": not a rectangle");
+    std::size_t wrong = 0;
+    for (std::size_t c = 0; c < C; ++c)
+      for (std::size_t h = 0; h < H; ++h)
+        for (std::size_t w = 0; w < W; ++w) {
+          const bool inside = h >= top && h < bottom && w >= left && w < right;
+          wrong += inside ? x(c, h, w) != 7.0f : x(c, h, w) != image(c, h, w);
+        }
+    BOOST_TEST(wrong == 0u, "seed " << seed);
+    const double fraction = static_cast<double>(count) / (H * W);
+    BOOST_TEST(fraction >= 0.01);
+    BOOST_TEST(fraction <= 0.40);
+    fraction_sum += fraction;
+  }
+  BOOST_TEST(erased >= 250);
+  const double mean = fraction_sum / erased;  // uniform in [0.02, 0.33], less the tries that failed
+  BOOST_TEST(mean > 0.10);
+  BOOST_TEST(mean < 0.22);
+  int half = 0;
+  for (std::uint64_t seed = 0; seed < 400; ++seed) {
+    Tensor y = image, z = image;
+    apply_with_seed(RandomErasing(0.5), y, seed);
+    apply_with_seed(RandomErasing(0.0), z, seed);
+    half += !same_bits(y, image);
+    BOOST_TEST(same_bits(z, image));
+  }
+  BOOST_TEST(half > 150);
+  BOOST_TEST(half < 250);
+  BOOST_TEST(RandomErasing(0.25).repr() == "RandomErasing(p=0.25, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0)");
+  auto names = [](const char* part) {
+    return [part](const Error& e) { return message_has(e, {"RandomErasing", part}); };
+  };
+  BOOST_CHECK_EXCEPTION(RandomErasing(1.5), Error, names("p must"));
+  BOOST_CHECK_EXCEPTION(RandomErasing(0.5, 0.0, 0.3), Error, names("scale"));
+  BOOST_CHECK_EXCEPTION(RandomErasing(0.5, 0.4, 0.3), Error, names("scale"));
+  BOOST_CHECK_EXCEPTION(RandomErasing(0.5, 0.02, 0.33, 2.0, 1.0), Error, names("ratio"));
+  BOOST_CHECK_EXCEPTION(RandomErasing(0.5, 0.02, 0.33, 0.3, 3.3, std::nanf("")), Error, names("value"));
+  BOOST_CHECK_EXCEPTION(RandomErasing(0.5).output_shape({28, 28}), Error, names("(C, H, W)"));
 }
 
 BOOST_AUTO_TEST_CASE(normalize_computes_x_minus_mean_over_std_exactly) {

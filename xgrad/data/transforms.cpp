@@ -134,6 +134,52 @@ void RandomHorizontalFlip::apply(Tensor& image, Rng& rng) const {
 
 std::string RandomHorizontalFlip::repr() const { return cat("RandomHorizontalFlip(p=", p_, ")"); }
 
+// RandomErasing
+
+RandomErasing::RandomErasing(double p, double scale_lo, double scale_hi, double ratio_lo, double ratio_hi,
+                             float value)
+    : p_(p), scale_lo_(scale_lo), scale_hi_(scale_hi), ratio_lo_(ratio_lo), ratio_hi_(ratio_hi), value_(value) {
+  XGRAD_CHECK(p >= 0.0 && p <= 1.0, "RandomErasing: p must be in [0, 1], got ", p);
+  XGRAD_CHECK(std::isfinite(scale_lo) && std::isfinite(scale_hi) && scale_lo > 0.0 && scale_lo <= scale_hi &&
+                  scale_hi <= 1.0,
+              "RandomErasing: scale must satisfy 0 < scale_lo <= scale_hi <= 1, got (", scale_lo, ", ", scale_hi,
+              ")");
+  XGRAD_CHECK(std::isfinite(ratio_lo) && std::isfinite(ratio_hi) && ratio_lo > 0.0 && ratio_lo <= ratio_hi,
+              "RandomErasing: ratio must satisfy 0 < ratio_lo <= ratio_hi, both finite, got (", ratio_lo, ", ",
+              ratio_hi, ")");
+  XGRAD_CHECK(std::isfinite(value), "RandomErasing: value must be finite, got ", value);
+}
+
+Shape RandomErasing::output_shape(const Shape& input) const {
+  check_image(*this, input);
+  return input;
+}
+
+void RandomErasing::apply(Tensor& image, Rng& rng) const {
+  const Shape shape = output_shape(shape_of(image));
+  if (!(rng.uniform() < p_)) return;
+  const std::size_t C = shape[0], H = shape[1], W = shape[2];
+  const double area = static_cast<double>(H) * static_cast<double>(W);
+  const double log_lo = std::log(ratio_lo_), log_hi = std::log(ratio_hi_);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const double target = area * rng.uniform(scale_lo_, scale_hi_);
+    const double ratio = std::exp(rng.uniform(log_lo, log_hi));
+    const double h = std::round(std::sqrt(target * ratio)), w = std::round(std::sqrt(target / ratio));
+    if (!(h >= 1.0 && w >= 1.0 && h < static_cast<double>(H) && w < static_cast<double>(W))) continue;
+    const std::size_t eh = static_cast<std::size_t>(h), ew = static_cast<std::size_t>(w);
+    const std::size_t top = rng.below(H - eh + 1), left = rng.below(W - ew + 1);
+    float* x = image.data();
+    for (std::size_t c = 0; c < C; ++c)
+      for (std::size_t r = top; r < top + eh; ++r) std::fill_n(x + (c * H + r) * W + left, ew, value_);
+    return;
+  }
+}
+
+std::string RandomErasing::repr() const {
+  return cat("RandomErasing(p=", p_, ", scale=(", scale_lo_, ", ", scale_hi_, "), ratio=(", ratio_lo_, ", ",
+             ratio_hi_, "), value=", value_, ")");
+}
+
 // Compose
 
 Compose::Compose(std::vector<std::shared_ptr<const Transform>> transforms) : transforms_(std::move(transforms)) {

@@ -1,6 +1,6 @@
 #pragma once
 // Transforms: per-example changes to one image (C, H, W), composable, as torchvision's
-// Normalize, RandomCrop, RandomHorizontalFlip and Compose.
+// Normalize, RandomCrop, RandomHorizontalFlip, RandomErasing and Compose.
 //
 // Random draws come only from the Rng passed to apply(). The DataLoader seeds a fresh Rng for
 // every example from example_seed(seed, epoch, index), so an example's augmentation depends on
@@ -84,6 +84,28 @@ class RandomHorizontalFlip : public Transform {
 
  private:
   double p_;
+};
+
+// With probability p, sets a random rectangle of every channel to `value`, as torchvision's
+// RandomErasing (Zhong et al., 2017): up to 10 tries draw an area (a fraction of H x W,
+// uniform in [scale_lo, scale_hi]) and an aspect ratio h / w (log-uniform in [ratio_lo,
+// ratio_hi]), round h = sqrt(area * ratio) and w = sqrt(area / ratio), and take the first that
+// fits inside the image at a uniform top-left corner; when none fits the image is left as it
+// is. Applied after Normalize, value 0 is the data set's mean.
+class RandomErasing : public Transform {
+ public:
+  // Throws xgrad::Error naming RandomErasing and the argument unless p is in [0, 1],
+  // 0 < scale_lo <= scale_hi <= 1, 0 < ratio_lo <= ratio_hi (all finite) and value is finite.
+  explicit RandomErasing(double p = 0.5, double scale_lo = 0.02, double scale_hi = 0.33, double ratio_lo = 0.3,
+                         double ratio_hi = 3.3, float value = 0.0f);
+
+  void apply(Tensor& image, Rng& rng) const override;
+  Shape output_shape(const Shape& input) const override;
+  std::string repr() const override;
+
+ private:
+  double p_, scale_lo_, scale_hi_, ratio_lo_, ratio_hi_;
+  float value_;
 };
 
 // Applies its transforms in order, all drawing from the one generator.
