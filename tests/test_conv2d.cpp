@@ -260,8 +260,10 @@ BOOST_DATA_TEST_CASE(float_columns_equal_the_double_kernels,
 // Stride 1 with few column rows (C/G*K*K <= 32) takes a direct float kernel on AVX-512 and
 // AVX2 builds (no im2col or GEMM; see conv2d.cpp) for the output and the weight gradient, and
 // so does the output of wider-row cases with up to 1024 rows (seven from the eighth, three of
-// them at strides 2-4; on AVX2 also the 7-wide one): its results must be the double (GEMM)
-// kernels' within float rounding. Output widths around one and two vectors of 16 and of 8, odd
+// them at strides 2-4; on AVX2 also the 7-wide one), and on AVX-512 the weight gradient of every
+// stride-1 3x3 and 5x5 case with more rows (the last three: channel blocks of 32 with 1, 8 and
+// 24 left over, kernel rows in tiles of 2 and 4 with one left over): its results must be the
+// double (GEMM) kernels' within float rounding. Output widths around one and two vectors of 16 and of 8, odd
 // and even row counts, output channels around blocks of 4 and 8,
 // several weight-gradient chunks, groups, with and without the input gradient (whose absence
 // changes how the bias gradient is summed).
@@ -281,7 +283,10 @@ BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
                                                        {1, 1, 19, 127, 9, 11, 4, 2, 1, true},
                                                        {1, 2, 9, 40, 8, 3, 3, 1, 1, false},
                                                        {2, 16, 7, 7, 12, 3, 1, 1, 1, true},
-                                                       {2, 3, 6, 9, 5, 3, 1, 1, 1, true}}),
+                                                       {2, 3, 6, 9, 5, 3, 1, 1, 1, true},
+                                                       {2, 20, 9, 11, 40, 3, 1, 1, 1, true},
+                                                       {1, 12, 10, 10, 48, 5, 1, 2, 2, false},
+                                                       {3, 7, 8, 8, 33, 3, 1, 1, 1, true}}),
                      c) {
   Rng rng(23);
   const Conv2dGeometry g = geometry(c);

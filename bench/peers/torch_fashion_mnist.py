@@ -7,7 +7,7 @@ Recipe (as examples/alexnet_example.cpp's kFashionMnistRecipe): a seeded split o
 training images into 55,000 for training and 5,000 for validation (the split is drawn by this
 script's generator, so it is not the same images as xgrad's); RandomHorizontalFlip(0.5),
 Normalize(0.2860, 0.3530), and RandomCrop(28, padding N) first with --crop-padding N > 0 (0 by
-default); batch 64 (last batch kept); SGD with momentum 0.9 and weight decay 2e-4 on every parameter
+default) and RandomErasing(P) last with --random-erasing P > 0 (0 by default); batch 64 (last batch kept); SGD with momentum 0.9 and weight decay 2e-4 on every parameter
 (BatchNorm2d's too); peak lr 0.05 with a linear warm-up over the first 5% of the steps, then cosine
 decay to 1% of the peak, set per step; cross-entropy with label smoothing 0.1; Dropout 0 (the layers
 kept, as in xgrad's preset); a BatchNorm2d between each of conv3-5 and its ReLU (--batch-norm 0:
@@ -16,6 +16,7 @@ predictions average the logits of each image and of its mirror image (--no-eval-
 alone). The weights of the best validation epoch are tested once.
 
 usage: /usr/bin/python3 bench/peers/torch_fashion_mnist.py [--epochs 15] [--threads 2] [--crop-padding 0]
+       [--random-erasing 0]
        [--lr 0.05] [--weight-decay 2e-4] [--label-smoothing 0.1] [--no-eval-flip] [--warmup 0.05]
        [--final-lr 0.01] [--nesterov] [--batch-norm 1]
 """
@@ -88,6 +89,29 @@ def augment(images_u8, generator, pad):
     return out.sub_(MEAN).div_(STD)
 
 
+def erase(x, generator, p, scale=(0.02, 0.33), ratio=(0.3, 3.3)):
+    """RandomErasing(p) after Normalize, per image, as xgrad's: up to 10 tries of an area
+    (uniform share of H x W) and a log-uniform aspect ratio h / w; the first rectangle that fits
+    is set to 0 (the mean)."""
+    if p <= 0:
+        return x
+    n, _, H, W = x.shape
+    log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
+    for i in range(n):
+        if not float(torch.rand(1, generator=generator)) < p:
+            continue
+        for _ in range(10):
+            target = H * W * (scale[0] + (scale[1] - scale[0]) * float(torch.rand(1, generator=generator)))
+            aspect = math.exp(log_lo + (log_hi - log_lo) * float(torch.rand(1, generator=generator)))
+            h, w = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))
+            if 1 <= h < H and 1 <= w < W:
+                top = int(torch.randint(0, H - h + 1, (1,), generator=generator))
+                left = int(torch.randint(0, W - w + 1, (1,), generator=generator))
+                x[i, :, top : top + h, left : left + w] = 0.0
+                break
+    return x
+
+
 def normalize(images_u8):
     return images_u8.float().div_(255.0).sub_(MEAN).div_(STD)
 
@@ -126,6 +150,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--crop-padding", type=int, default=0)
+    parser.add_argument("--random-erasing", type=float, default=0.0, help="p of RandomErasing after Normalize")
     parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--weight-decay", type=float, default=2e-4)
     parser.add_argument("--momentum", type=float, default=0.9)
@@ -165,7 +190,8 @@ def main():
         seconds, seen, loss_sum = 0.0, 0, 0.0
         for first in range(0, len(order), args.batch_size):
             idx = order[first : first + args.batch_size]
-            x = augment(train_x[idx], generator, args.crop_padding)  # the loader's work, outside the timed step
+            # the loader's work, outside the timed step
+            x = erase(augment(train_x[idx], generator, args.crop_padding), generator, args.random_erasing)
             y = train_y[idx]
             t0 = time.perf_counter()
             for g in opt.param_groups:

@@ -69,6 +69,7 @@ struct DirectTag {};   // the direct kernels' padded planes of one (image, group
 struct TapsTag {};     // the direct forward's tap offsets (the calling thread's)
 struct FlippedTag {};  // the direct input gradient's flipped weights (the calling thread's)
 struct StepsTag {};    // the direct weight gradient's position vectors of one chunk
+struct PositionsTag {};  // the wide weight gradient's positions of one chunk
 // Runs inside OpenMP regions: call it through a ParallelErrors (it throws an AllocationError
 // when the memory cannot be had).
 template <class T, class Tag>
@@ -312,7 +313,7 @@ using V = Vec::V;
 // outputs of a row at once (Vec::width: 16 on AVX-512, 8 on AVX2):
 //   forward: y[o, oh, ow0 + t] = b[o] + sum_r w[o, r] * tap_r[t], Vec::channels output channels
 //            and two rows at a time (each weight loaded serves two vectors);
-//   weight gradient: see direct_weight_grad, which takes more rows too.
+//   weight gradient: see direct_weight_grad (and wide_weight_grad for more rows).
 // tap_r (r = (c, kh, kw)) is the padded row oh + kh of channel c from ow0 + kw. Every output's
 // sum runs in a fixed order, so results do not depend on the thread count.
 constexpr Index kDirectRows = 32;
@@ -645,6 +646,139 @@ void direct_weight_grad(const float* dy, const float* x, float* dw, const Conv2d
   }
   errors.rethrow();
 }
+
+#if defined(__AVX512F__)
+// The weight gradient of a stride-1 3x3 or 5x5 convolution with more rows, on AVX-512, with the
+// output channels in the vector lanes: dw[o, r] = sum over the chunk's positions p of
+// tap_r[p] * dyT[p, o], dyT being the chunk's dy transposed to (positions, Og rounded up to a
+// multiple of 16, zero-filled). A tile of ROWS kernel rows (c, kh) of K taps each x OV vectors of
+// 16 channels keeps ROWS * K * OV sums in registers (5x5: 2 rows, 20 sums; 3x3: 4 rows, 24);
+// each position loads OV dy vectors and broadcasts each of its ROWS * K taps from the padded
+// planes (a scalar load, never split across cache lines) into OV multiply-adds. Every sum runs
+// over the positions in order, into the chunk's partial product (R, Og), so the results do not
+// depend on the thread count.
+bool wide_weight_grad_ok(const Conv2dGeometry& g) {
+  return g.S == 1 && (g.K == 3 || g.K == 5) && !direct_convolution(g);
+}
+
+// out[(q * K + kw) * Og + o] for the tile's rows q and channels [0, 16 * OV) of dyT (the last
+// vector's `last` lanes stored): the sums over the count positions.
+template <int K, int ROWS, int OV>
+inline void wide_grad_tile(const float* padded, const Index* pos, Index count, const float* dyT, Index ld,
+                           const Index* row_off, float* out, Index Og, __mmask16 last) {
+  __m512 acc[ROWS * K][OV];
+  for (int t = 0; t < ROWS * K; ++t)
+    for (int v = 0; v < OV; ++v) acc[t][v] = _mm512_setzero_ps();
+  Index off[ROWS];
+  for (int q = 0; q < ROWS; ++q) off[q] = row_off[q];
+  for (Index p = 0; p < count; ++p) {
+    __m512 d[OV];
+    for (int v = 0; v < OV; ++v) d[v] = _mm512_loadu_ps(dyT + p * ld + 16 * v);
+    const float* base = padded + pos[p];
+    for (int q = 0; q < ROWS; ++q) {
+      for (int kw = 0; kw < K; ++kw) {
+        const __m512 b = _mm512_set1_ps(base[off[q] + kw]);
+        for (int v = 0; v < OV; ++v) acc[q * K + kw][v] = _mm512_fmadd_ps(b, d[v], acc[q * K + kw][v]);
+      }
+    }
+  }
+  for (int t = 0; t < ROWS * K; ++t) {
+    for (int v = 0; v < OV; ++v) {
+      float* dst = out + t * Og + 16 * v;
+      if (v + 1 < OV) {
+        _mm512_storeu_ps(dst, acc[t][v]);
+      } else {
+        _mm512_mask_storeu_ps(dst, last, acc[t][v]);
+      }
+    }
+  }
+}
+
+// Every kernel row of the group for the channels [o0, o0 + 16 * OV) (the last vector's `last`
+// lanes real): tiles of ROWS rows, then one row at a time.
+template <int K, int ROWS, int OV>
+void wide_grad_channels(const float* padded, const Index* pos, Index count, const float* dyT, Index ld,
+                        const Index* row_off, Index rows, float* out, Index Og, __mmask16 last) {
+  Index q = 0;
+  for (; q + ROWS <= rows; q += ROWS)
+    wide_grad_tile<K, ROWS, OV>(padded, pos, count, dyT, ld, row_off + q, out + q * K * Og, Og, last);
+  for (; q < rows; ++q)
+    wide_grad_tile<K, 1, OV>(padded, pos, count, dyT, ld, row_off + q, out + q * K * Og, Og, last);
+}
+
+template <int K, int ROWS>
+void wide_grad_chunk(const float* padded, const Index* pos, Index count, const float* dyT, Index ld,
+                     const Index* row_off, Index rows, float* out, Index Og) {
+  Index o = 0;
+  for (; o + 32 <= Og; o += 32)
+    wide_grad_channels<K, ROWS, 2>(padded, pos, count, dyT + o, ld, row_off, rows, out + o, Og, 0xFFFF);
+  if (o + 16 < Og) {  // 17-31 channels left: two vectors, the second partial
+    wide_grad_channels<K, ROWS, 2>(padded, pos, count, dyT + o, ld, row_off, rows, out + o, Og,
+                                   first_lanes16(Og - o - 16));
+  } else if (o < Og) {
+    wide_grad_channels<K, ROWS, 1>(padded, pos, count, dyT + o, ld, row_off, rows, out + o, Og,
+                                   first_lanes16(Og - o));
+  }
+}
+
+// dw += the weight gradient (see above), from dy (N, O, OH, OW) as it is, in the chunks of
+// images_per_chunk: one (group, chunk) per iteration pads the chunk's images and transposes its
+// dy, then computes its partial product; then add_weight_partials.
+void wide_weight_grad(const float* dy, const float* x, float* dw, const Conv2dGeometry& g) {
+  const Index N = static_cast<Index>(g.N), O = static_cast<Index>(g.O), G = static_cast<Index>(g.G);
+  const Index Og = static_cast<Index>(g.Og()), R = static_cast<Index>(g.R()), K = static_cast<Index>(g.K);
+  const Index OH = g.OH, OW = g.OW, plane = OH * OW, Cg = static_cast<Index>(g.Cg());
+  const Index per = images_per_chunk(g), chunks = (N + per - 1) / per;
+  const Index image = static_cast<Index>(direct_buffer_size(g));  // floats of one image's planes
+  const Index ld = (Og + 15) / 16 * 16;                          // dyT's row: Og rounded up
+  const DirectLayout layout = direct_layout(g);
+  const Index rows = Cg * K;  // kernel rows (c, kh)
+  Index* row_off = thread_buffer<Index, TapsTag>(static_cast<std::size_t>(rows));  // of row (c, kh)'s first tap
+  for (Index c = 0; c < Cg; ++c)
+    for (Index kh = 0; kh < K; ++kh) row_off[c * K + kh] = c * layout.plane() + kh * layout.Wq;
+  // (G, chunks, R, Og)
+  float* partial = thread_buffer<float, PartialTag>(static_cast<std::size_t>(G * chunks * Og * R));
+  ParallelErrors errors;
+#pragma omp parallel if (O * R * static_cast<Index>(g.L()) >= kParallelMacs)
+  {
+    float *padded = nullptr, *dyT = nullptr;
+    Index* pos = nullptr;
+    errors.run([&] {
+      const std::size_t size = static_cast<std::size_t>(per * image);
+      padded = thread_buffer<float, DirectTag>(size);
+      std::fill(padded, padded + size, 0.0f);
+      dyT = thread_buffer<float, PanelTag>(static_cast<std::size_t>(per * plane * ld));
+      std::fill(dyT, dyT + per * plane * ld, 0.0f);  // the lanes past Og stay zero
+      pos = thread_buffer<Index, PositionsTag>(static_cast<std::size_t>(per * plane));
+    });
+#pragma omp for collapse(2) schedule(static)
+    for (Index grp = 0; grp < G; ++grp) {
+      for (Index i = 0; i < chunks; ++i) {
+        if (pos == nullptr) continue;  // this thread's buffers failed: rethrown below
+        const Index n0 = i * per, images = std::min(N, n0 + per) - n0, count = images * plane;
+        for (Index n = 0; n < images; ++n) {
+          pad_group(x, padded + n * image, n0 + n, grp, g);
+          for (Index oh = 0; oh < OH; ++oh)
+            for (Index ow = 0; ow < OW; ++ow) pos[(n * OH + oh) * OW + ow] = n * image + oh * layout.row_step() + ow;
+          for (Index o = 0; o < Og; ++o) {
+            const float* src = dy + ((n0 + n) * O + grp * Og + o) * plane;
+            float* dst = dyT + n * plane * ld + o;
+            for (Index q = 0; q < plane; ++q) dst[q * ld] = src[q];
+          }
+        }
+        float* out = partial + (grp * chunks + i) * R * Og;
+        if (K == 5) {
+          wide_grad_chunk<5, 2>(padded, pos, count, dyT, ld, row_off, rows, out, Og);
+        } else {
+          wide_grad_chunk<3, 4>(padded, pos, count, dyT, ld, row_off, rows, out, Og);
+        }
+      }
+    }
+    add_weight_partials(partial, dw, G, chunks, Og, R, !errors.failed());
+  }
+  errors.rethrow();
+}
+#endif  // __AVX512F__
 #endif
 
 }  // namespace
@@ -757,17 +891,21 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
   const Index G = static_cast<Index>(g.G);
   if (L == 0) return;  // an empty batch: nothing to add
   bool direct = false;     // the weight gradient by direct_weight_grad, from dy as it is
+  bool wide = false;       // the weight gradient by wide_weight_grad, from dy as it is
   bool direct_dx = false;  // the input gradient by direct_input_grad
 #if defined(XGRAD_CONV_DIRECT)
   if constexpr (std::is_same<T, float>::value) {
     direct = direct_convolution(g);
+#if defined(__AVX512F__)
+    wide = wide_weight_grad_ok(g);
+#endif
     direct_dx = dx != nullptr && direct_input_grad_ok(g);
   }
 #endif
   // scratch (O, N, OH*OW) = dy (N, O, OH*OW) regrouped by channel, for the GEMMs; db (O) += its
   // row sums (in double). Each channel's row is written and summed by one thread. Without a
   // GEMM to feed, db sums dy's rows in place, image by image.
-  const bool regroup = (dx != nullptr && !direct_dx) || (dw != nullptr && !direct);
+  const bool regroup = (dx != nullptr && !direct_dx) || (dw != nullptr && !direct && !wide);
 #pragma omp parallel for schedule(static) if (N * O * PP >= kParallelElements)
   for (Index o = 0; o < O; ++o) {
     if (regroup) {
@@ -783,9 +921,12 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
 #if defined(XGRAD_CONV_DIRECT)
   if constexpr (std::is_same<T, float>::value) {
     if (direct && dw != nullptr) direct_weight_grad(dy, x, dw, g);
+#if defined(__AVX512F__)
+    if (wide && dw != nullptr) wide_weight_grad(dy, x, dw, g);
+#endif
   }
 #endif
-  if (dw != nullptr && !direct) {
+  if (dw != nullptr && !direct && !wide) {
     // dw_g (Og, R) += dy_g (Og, L) x cols_g^T (L, R), with L cut into fixed chunks of whole
     // images: one (group, chunk) per iteration rebuilds the chunk's columns (R, width) and
     // multiplies them into its own partial product, kept transposed (R, Og), which OpenBLAS
