@@ -263,7 +263,9 @@ BOOST_DATA_TEST_CASE(float_columns_equal_the_double_kernels,
 // them at strides 2-4; on AVX2 also the 7-wide one), and on AVX-512 the weight gradient of every
 // stride-1 3x3 and 5x5 case with more rows (the last three: channel blocks of 32 with 1, 8 and
 // 24 left over, kernel rows in tiles of 2 and 4 with one left over): its results must be the
-// double (GEMM) kernels' within float rounding. Output widths around one and two vectors of 16 and of 8, odd
+// double (GEMM) kernels' within float rounding. On AVX-512 the output and the input gradient of
+// the stride-1 cases whose rows fill the vectors poorly take the wide forward (channels in the
+// lanes): 7-, 10- (8 + 2), 3-wide rows, 12, 40, 25 and 20 channels a group. Output widths around one and two vectors of 16 and of 8, odd
 // and even row counts, output channels around blocks of 4 and 8,
 // several weight-gradient chunks, groups, with and without the input gradient (whose absence
 // changes how the bias gradient is summed).
@@ -286,7 +288,10 @@ BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
                                                        {2, 3, 6, 9, 5, 3, 1, 1, 1, true},
                                                        {2, 20, 9, 11, 40, 3, 1, 1, 1, true},
                                                        {1, 12, 10, 10, 48, 5, 1, 2, 2, false},
-                                                       {3, 7, 8, 8, 33, 3, 1, 1, 1, true}}),
+                                                       {3, 7, 8, 8, 33, 3, 1, 1, 1, true},
+                                                       {2, 6, 10, 10, 40, 3, 1, 1, 1, true},
+                                                       {1, 8, 5, 9, 50, 3, 1, 0, 2, true},
+                                                       {1, 40, 3, 3, 20, 3, 1, 1, 1, false}}),
                      c) {
   Rng rng(23);
   const Conv2dGeometry g = geometry(c);
