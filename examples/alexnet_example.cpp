@@ -321,7 +321,7 @@ void finish(const Config& c, Layer& model, double train_seconds, std::size_t ima
     std::printf("metrics written to %s and %s\n", c.metrics.c_str(), csv.string().c_str());
   }
   if (!c.plot.empty()) examples::write_plot(c.plot, history);
-  std::printf("test accuracy %.1f%% after %lld epoch%s, %.1f s of training, %.0f images/s (target: >= %g%% within "
+  std::printf("test accuracy %.2f%% after %lld epoch%s, %.1f s of training, %.0f images/s (target: >= %g%% within "
               "%g s: %s)\n",
               100 * results.test_accuracy, c.epochs, c.epochs == 1 ? "" : "s", results.train_seconds,
               results.images_per_second, 100 * results.target_accuracy, results.target_seconds,
