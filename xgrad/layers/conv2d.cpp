@@ -680,14 +680,15 @@ void add_weight_partials(const T* partial, T* dw, Index G, Index chunks, Index O
 // positions p of dy[n, o, p] * tap_r(n)[p]. A tile of OB channels x RB taps keeps OB * RB vector
 // sums of Vec::width positions each in registers over all the positions of a chunk of images:
 // each position vector loads OB dy vectors and RB tap vectors for OB * RB multiply-adds (4 x 6:
-// 10 loads for 24 on AVX-512; 2 x 6: 8 for 12 on AVX2), so the loop is bound by the FMA units,
-// not by the loads, and nothing is copied into columns. The lanes past a row's end are loaded
+// 10 loads for 24 on AVX-512; 2 x 6: 8 for 12 on AVX2), fewer loads than multiply-adds, and
+// nothing is copied into columns. The lanes past a row's end are loaded
 // as zeros on both sides (a zero dy times a finite tap would do, but not an infinite one).
 // Then each sum's lanes are added in a fixed order into the chunk's partial product (R, Og), as
 // the GEMM path's, so the results do not depend on the thread count.
 // Taken for R <= kDirectRows only: for the 5x5 layers with R = 400-600 on 14-27 wide rows it
 // ran at 0.6-0.8x the speed of im2col + GEMM on AVX-512 (bench_layers, an Intel Xeon of family 6
-// model 167), its unaligned tap vectors mostly split across cache lines.
+// model 167), probably because most of its unaligned tap vectors split across cache lines (not
+// measured apart); wide_weight_grad below takes those layers there.
 
 // One vector of positions of a chunk: its taps' start in the chunk's padded planes (tap 0 at
 // offset 0), its dy's relative to channel o0 of the chunk's first image, and its lane count.
