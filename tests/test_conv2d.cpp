@@ -260,15 +260,16 @@ BOOST_DATA_TEST_CASE(float_columns_equal_the_double_kernels,
 // Stride 1 with few column rows (C/G*K*K <= 32) takes a direct float kernel on AVX-512 and
 // AVX2 builds (no im2col or GEMM; see conv2d.cpp) for the output and the weight gradient, and
 // so does the output of wider-row cases with up to 1024 rows (seven from the eighth, three of
-// them at strides 2-4; on AVX2 also the 7-wide one), and on AVX-512 the weight gradient of every
-// stride-1 3x3 and 5x5 case with more rows (the last three: channel blocks of 32 with 1, 8 and
-// 24 left over, kernel rows in tiles of 2 and 4 with one left over): its results must be the
-// double (GEMM) kernels' within float rounding. On AVX-512 the output and the input gradient of
-// the stride-1 cases whose rows fill the vectors poorly take the wide forward (channels in the
-// lanes): 7-, 10- (8 + 2), 3-wide rows, 12, 40, 25 and 20 channels a group. Output widths around one and two vectors of 16 and of 8, odd
-// and even row counts, output channels around blocks of 4 and 8,
-// several weight-gradient chunks, groups, with and without the input gradient (whose absence
-// changes how the bias gradient is summed).
+// them at strides 2-4; on AVX2 also the 7-wide one). On AVX-512 the weight gradient of every
+// stride-1 3x3 and 5x5 case with more rows takes the wide kernel (the 17th-19th cases: channel
+// blocks of 32 with 1, 8 and 24 left over, kernel rows in tiles of 2 and 4 with one left over),
+// and the output and the input gradient of the stride-1 cases whose rows fill the vectors
+// poorly the wide forward (7-, 10- (8 + 2) and 3-wide rows; 12, 40, 25 and 20 channels a
+// group). The last two cases have a shorter last weight-gradient chunk (4 x 2 + 1 and 4 + 3
+// images). The results must be the double (GEMM) kernels' within float rounding. Output widths
+// around one and two vectors of 16 and of 8, odd and even row counts, output channels around
+// blocks of 4 and 8, several weight-gradient chunks, groups, with and without the input
+// gradient (whose absence changes how the bias gradient is summed).
 BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
                      bdata::make(std::vector<ConvCase>{{3, 1, 28, 28, 32, 3, 1, 1, 1, true},
                                                        {2, 1, 6, 16, 9, 5, 1, 2, 1, true},
@@ -291,7 +292,9 @@ BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
                                                        {3, 7, 8, 8, 33, 3, 1, 1, 1, true},
                                                        {2, 6, 10, 10, 40, 3, 1, 1, 1, true},
                                                        {1, 8, 5, 9, 50, 3, 1, 0, 2, true},
-                                                       {1, 40, 3, 3, 20, 3, 1, 1, 1, false}}),
+                                                       {1, 40, 3, 3, 20, 3, 1, 1, 1, false},
+                                                       {9, 1, 28, 28, 8, 3, 1, 1, 1, true},
+                                                       {7, 8, 14, 14, 16, 3, 1, 1, 1, true}}),
                      c) {
   Rng rng(23);
   const Conv2dGeometry g = geometry(c);

@@ -696,15 +696,15 @@ struct GradStep {
   Index taps, dy, lanes;
 };
 
-// The chunk's steps, images x rows x row vectors, in that order; returns their count.
-Index grad_steps(GradStep* steps, Index images, Index image, Index dy_image, const Conv2dGeometry& g) {
+// The steps of a chunk of `images` images: images x rows x row vectors, in that order (so a
+// shorter chunk's are the first ones).
+void grad_steps(GradStep* steps, Index images, Index image, Index dy_image, const Conv2dGeometry& g) {
   const Index OH = g.OH, OW = g.OW, row = direct_layout(g).row_step();
   Index count = 0;
   for (Index n = 0; n < images; ++n)
     for (Index oh = 0; oh < OH; ++oh)
       for (Index ow0 = 0; ow0 < OW; ow0 += Vec::width)
         steps[count++] = {n * image + oh * row + ow0, n * dy_image + oh * OW + ow0, std::min(Vec::width, OW - ow0)};
-  return count;
 }
 
 // out[i * Og + j] = the sums for channels [o0, o0 + OB) (dy at channel o0 of the chunk's first
@@ -768,6 +768,7 @@ void direct_weight_grad(const float* dy, const float* x, float* dw, const Conv2d
       padded = thread_buffer<float, DirectTag>(size);
       std::fill(padded, padded + size, 0.0f);
       steps = thread_buffer<GradStep, StepsTag>(static_cast<std::size_t>(per * g.OH * vectors));
+      grad_steps(steps, per, image, O * plane, g);  // a shorter chunk's are their first ones
     });
 #pragma omp for collapse(2) schedule(static)
     for (Index grp = 0; grp < G; ++grp) {
@@ -775,7 +776,7 @@ void direct_weight_grad(const float* dy, const float* x, float* dw, const Conv2d
         if (steps == nullptr) continue;  // this thread's buffers failed: rethrown below
         const Index n0 = i * per, images = std::min(N, n0 + per) - n0;
         for (Index n = 0; n < images; ++n) pad_group(x, padded + n * image, n0 + n, grp, g);
-        const Index count = grad_steps(steps, images, image, O * plane, g);
+        const Index count = images * g.OH * vectors;
         const float* dyc = dy + (n0 * O + grp * Og) * plane;
         float* out = partial + (grp * chunks + i) * R * Og;
         Index o = 0;
@@ -893,6 +894,11 @@ void wide_weight_grad(const float* dy, const float* x, float* dw, const Conv2dGe
       dyT = thread_buffer<float, PanelTag>(static_cast<std::size_t>(per * plane * ld));
       std::fill(dyT, dyT + per * plane * ld, 0.0f);  // the lanes past Og stay zero
       pos = thread_buffer<Index, PositionsTag>(static_cast<std::size_t>(per * plane));
+      // The same for every chunk (a shorter one uses the first ones): image n's planes start
+      // n * image floats in.
+      for (Index n = 0; n < per; ++n)
+        for (Index oh = 0; oh < OH; ++oh)
+          for (Index ow = 0; ow < OW; ++ow) pos[(n * OH + oh) * OW + ow] = n * image + oh * layout.row_step() + ow;
     });
 #pragma omp for collapse(2) schedule(static)
     for (Index grp = 0; grp < G; ++grp) {
@@ -901,8 +907,6 @@ void wide_weight_grad(const float* dy, const float* x, float* dw, const Conv2dGe
         const Index n0 = i * per, images = std::min(N, n0 + per) - n0, count = images * plane;
         for (Index n = 0; n < images; ++n) {
           pad_group(x, padded + n * image, n0 + n, grp, g);
-          for (Index oh = 0; oh < OH; ++oh)
-            for (Index ow = 0; ow < OW; ++ow) pos[(n * OH + oh) * OW + ow] = n * image + oh * layout.row_step() + ow;
           for (Index o = 0; o < Og; ++o) {
             const float* src = dy + ((n0 + n) * O + grp * Og + o) * plane;
             float* dst = dyT + n * plane * ld + o;
