@@ -16,7 +16,8 @@
 // --system_malloc is given.
 //
 // The same step in PyTorch (the comparison the README reports, same machine and threads):
-//   python3 torch_alexnet_step.py mini 64 2 STEPS [--no-lrn]     python3 torch_alexnet_step.py alexnet 16 2 STEPS
+//   /usr/bin/python3 bench/peers/torch_train_step.py mini 64 [--threads 2] [--no-lrn]
+//   /usr/bin/python3 bench/peers/torch_train_step.py alexnet 16
 // Threads: 2 unless XGRAD_THREADS says otherwise.
 #include <sys/resource.h>
 
