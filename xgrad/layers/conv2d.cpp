@@ -907,11 +907,13 @@ void wide_weight_grad(const float* dy, const float* x, float* dw, const Conv2dGe
         const Index n0 = i * per, images = std::min(N, n0 + per) - n0, count = images * plane;
         for (Index n = 0; n < images; ++n) {
           pad_group(x, padded + n * image, n0 + n, grp, g);
-          for (Index o = 0; o < Og; ++o) {
-            const float* src = dy + ((n0 + n) * O + grp * Og + o) * plane;
-            float* dst = dyT + n * plane * ld + o;
-            for (Index q = 0; q < plane; ++q) dst[q * ld] = src[q];
-          }
+          // Position by position, so that each row of dyT is written whole while it is in L1
+          // (channel by channel, every row's cache lines were revisited Og times from L2; a
+          // gather of 16 channels at a time was slower, on an Intel core).
+          const float* src = dy + ((n0 + n) * O + grp * Og) * plane;
+          float* dst = dyT + n * plane * ld;
+          for (Index q = 0; q < plane; ++q)
+            for (Index o = 0; o < Og; ++o) dst[q * ld + o] = src[o * plane + q];
         }
         float* out = partial + (grp * chunks + i) * R * Og;
         if (K == 5) {
