@@ -269,7 +269,9 @@ BOOST_DATA_TEST_CASE(float_columns_equal_the_double_kernels,
 // images). The results must be the double (GEMM) kernels' within float rounding. Output widths
 // around one and two vectors of 16 and of 8, odd and even row counts, output channels around
 // blocks of 4 and 8, several weight-gradient chunks, groups, with and without the input
-// gradient (whose absence changes how the bias gradient is summed).
+// gradient (whose absence changes how the bias gradient is summed). The wide weight gradient
+// also takes the 3x3 and 5x5 cases at stride 2 (the mini preset's conv1, the twelfth, and the
+// last three: groups, odd sizes, 8 and 24 channels left over, a shorter last chunk).
 BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
                      bdata::make(std::vector<ConvCase>{{3, 1, 28, 28, 32, 3, 1, 1, 1, true},
                                                        {2, 1, 6, 16, 9, 5, 1, 2, 1, true},
@@ -294,7 +296,10 @@ BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
                                                        {1, 8, 5, 9, 50, 3, 1, 0, 2, true},
                                                        {1, 40, 3, 3, 20, 3, 1, 1, 1, false},
                                                        {9, 1, 28, 28, 8, 3, 1, 1, 1, true},
-                                                       {7, 8, 14, 14, 16, 3, 1, 1, 1, true}}),
+                                                       {7, 8, 14, 14, 16, 3, 1, 1, 1, true},
+                                                       {2, 8, 9, 11, 20, 3, 2, 1, 2, true},
+                                                       {1, 6, 13, 10, 17, 5, 2, 1, 1, false},
+                                                       {5, 4, 12, 12, 40, 3, 2, 0, 1, true}}),
                      c) {
   Rng rng(23);
   const Conv2dGeometry g = geometry(c);
