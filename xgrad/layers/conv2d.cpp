@@ -796,15 +796,15 @@ void direct_weight_grad(const float* dy, const float* x, float* dw, const Conv2d
 // kernel takes, or at stride 2, on AVX-512, with the output channels in the vector lanes:
 // dw[o, r] = sum over the chunk's positions p of tap_r[p] * dyT[p, o], dyT being the chunk's dy
 // transposed to (positions, Og rounded up to a multiple of 16, zero-filled). A tile of ROWS
-// kernel rows (c, kh) of K taps each x OV vectors of 16 channels keeps ROWS * K * OV sums in registers (5x5: 2 rows, 20 sums; 3x3: 4 rows, 24);
-// each position loads OV dy vectors and broadcasts each of its ROWS * K taps from the padded
-// planes (a scalar load, never split across cache lines) into OV multiply-adds. Every sum runs
-// over the positions in order, into the chunk's partial product (R, Og), so the results do not
-// depend on the thread count. At stride 2 the planes are in the phase layout (see DirectLayout):
-// tap kw of a kernel row lies (kw % 2) phase planes and kw / 2 floats from its first. Measured
-// (bench_layers, AVX-512, an Intel core): the mini preset's conv1 (3 -> 24, 5x5, stride 2,
-// 32x32 outputs, batch 64) takes 0.72x the time of im2col + GEMM without the input gradient,
-// 0.89x with it.
+// kernel rows (c, kh) of K taps each x OV vectors of 16 channels keeps ROWS * K * OV sums in
+// registers (5x5: 2 rows, 20 sums; 3x3: 4 rows, 24); each position loads OV dy vectors and
+// broadcasts each of its ROWS * K taps from the padded planes (a scalar load, never split
+// across cache lines) into OV multiply-adds. Every sum runs over the positions in order, into
+// the chunk's partial product (R, Og), so the results do not depend on the thread count.
+// At stride 2 the planes are in the phase layout (see DirectLayout): tap kw of a kernel row lies
+// (kw % 2) phase planes and kw / 2 floats from its first. Measured (bench_layers, AVX-512, an
+// Intel core): the mini preset's conv1 (3 -> 24, 5x5, stride 2, 32x32 outputs, batch 64) takes
+// 0.72x the time of im2col + GEMM without the input gradient, 0.89x with it.
 bool wide_weight_grad_ok(const Conv2dGeometry& g) {
   return (g.S == 1 || g.S == 2) && (g.K == 3 || g.K == 5) && !direct_convolution(g);
 }
