@@ -34,21 +34,6 @@
 #include <xgrad/core/simd_kernels.hpp>
 #include <xgrad/core/tensor.hpp>
 
-#include <xgrad/layers/local_response_norm.hpp>
-
-#include <algorithm>
-#include <cmath>
-#include <limits>
-#include <type_traits>
-#include <utility>
-#include <vector>
-
-#include <xsimd/xsimd.hpp>
-
-#include <xgrad/core/error.hpp>
-#include <xgrad/core/simd_kernels.hpp>
-#include <xgrad/core/tensor.hpp>
-
 namespace xgrad {
 namespace {
 
