@@ -110,6 +110,9 @@ po::options_description make_options(Config& c) {
     ("eval-flip", po::value(&c.eval_flip)->default_value(c.eval_flip)->implicit_value(true),
      "evaluate (validation and test) on the average of the logits of each image and of its horizontal mirror "
      "(--eval-flip or --eval-flip 1; --eval-flip 0: off)")
+    ("ema-decay", po::value(&c.ema_decay)->default_value(c.ema_decay), "decay of an exponential moving average "
+                                                                       "of the weights, evaluated beside them after "
+                                                                       "every epoch, in [0, 1) (0: none)")
     ("seed", po::value(&c.seed)->default_value(c.seed), "seed of the weights, data and shuffling")
     ("threads", po::value(&c.threads)->default_value(c.threads), "OpenMP / OpenBLAS threads")
     ("train-size", po::value(&c.train_size)->default_value(c.train_size), "training images (fashion-mnist: at most "
@@ -138,11 +141,12 @@ constexpr const char* kFashionMnistRecipe =
     "With --dataset fashion-mnist the defaults become the Fashion-MNIST recipe: --preset fmnist, --batch-norm "
     "1 (a BatchNorm2d after each of conv3-5), --epochs 15, --batch-size 64, --lr 0.05 (5% linear warm-up, then "
     "cosine decay to 1%, per step), --momentum 0.9, --weight-decay 2e-4, --dropout 0, --label-smoothing 0.1, "
-    "--eval-flip 1, --train-size 55000 (all but the 5,000 validation images), --test-size 10000. Augmentation: "
+    "--eval-flip 1, --ema-decay 0.999, --train-size 55000 (all but the 5,000 validation images), --test-size 10000. "
+    "Augmentation: "
     "RandomHorizontalFlip(0.5), Normalize(0.2860, 0.3530); --crop-padding N adds a RandomCrop(28, padding N) "
     "first; --random-erasing P a RandomErasing(P) last (scale 0.02-0.33, ratio 0.3-3.3, value 0: the mean).\n"
-    "The validation accuracy is printed after every epoch and the weights and running estimates of the best "
-    "validation epoch are kept; the test set is evaluated once, at the end (per-class accuracy and confusion "
+    "The validation accuracy of the weights and of their moving average is printed after every epoch, and the "
+    "best of them on validation (weights and running estimates) is kept; the test set is evaluated once, at the end (per-class accuracy and confusion "
     "matrix). With --eval-flip both evaluations average the logits of each image and of its mirror image.\n"
     "--checkpoint-dir, --resume and --distributed work as on the synthetic data.\n";
 
@@ -158,6 +162,7 @@ void apply_fashion_mnist_defaults(Config& c, const po::variables_map& vm) {
   unless_given("weight-decay", c.weight_decay, 2e-4);
   unless_given("dropout", c.dropout, 0.0);
   unless_given("label-smoothing", c.label_smoothing, 0.1);
+  unless_given("ema-decay", c.ema_decay, 0.999);
   unless_given("eval-flip", c.eval_flip, true);
   unless_given("train-size", c.train_size, 55000LL);
   unless_given("test-size", c.test_size, 10000LL);
@@ -247,6 +252,7 @@ void validate(const Config& c) {
   need(c.weight_decay == 0 || (c.weight_decay >= kFloatMin && c.weight_decay <= kFloatMax),
        cat("--weight-decay must be 0 or in [", kFloatMin, ", ", kFloatMax, "] (a normal float), got ", c.weight_decay));
   need(c.dropout >= 0 && c.dropout < 1, cat("--dropout must be in [0, 1), got ", c.dropout));
+  need(c.ema_decay >= 0 && c.ema_decay < 1, cat("--ema-decay must be in [0, 1), got ", c.ema_decay));
   in_range("seed", c.seed, 0LL, std::numeric_limits<long long>::max());
   in_range("threads", c.threads, 1LL, 1024LL);
   in_range("train-size", c.train_size, 1LL, 100000000LL);
@@ -426,7 +432,8 @@ int run(const Config& c) {
   std::vector<EpochRecord> history;
   if (!training.run(history)) return 1;
   if (d.training.keep_best && training.best_epoch() > 0 && world.leader()) {
-    std::printf("model selection: the weights of epoch %d (validation accuracy %.2f%%)\n", training.best_epoch(),
+    std::printf("model selection: the %s of epoch %d (validation accuracy %.2f%%)\n",
+                training.best_is_average() ? "moving average of the weights" : "weights", training.best_epoch(),
                 100 * training.best_accuracy());
   }
   // The test set, once: per class, and as a confusion matrix for a data set of few classes.

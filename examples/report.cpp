@@ -57,6 +57,7 @@ void write_json(const std::string& path, const RunSettings& s, const RunResults&
   j["final_lr"] = s.final_lr;
   j["label_smoothing"] = s.label_smoothing;
   j["eval_flip"] = s.eval_flip;
+  j["ema_decay"] = s.ema_decay;
   j["seed"] = s.seed;
   j["test_accuracy"] = r.test_accuracy;
   j["train_seconds"] = r.train_seconds;

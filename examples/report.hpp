@@ -40,6 +40,9 @@ struct RunSettings {
   double final_lr = 0.01;     // of lr, the cosine's end
   double label_smoothing = 0.0;
   bool eval_flip = false;     // evaluation averages the logits of each image and its mirror image
+  // Decay of the exponential moving average of the weights and buffers, evaluated beside the
+  // weights after every epoch (0: none).
+  double ema_decay = 0.0;
   long long seed = 1;
   long long threads = 2;
   long long train_size = 5120;

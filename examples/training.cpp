@@ -64,6 +64,8 @@ bool Training::run(std::vector<EpochRecord>& history) {
   if (data_.keep_best && best_epoch_ > 0) {
     const std::vector<Tensor*> state = model_state();
     for (std::size_t i = 0; i < state.size(); ++i) std::copy(best_weights_[i].begin(), best_weights_[i].end(), state[i]->begin());
+  } else if (!data_.keep_best && !average_.empty()) {
+    swap_average();  // the run's model is the moving average
   }
   return true;
 }
@@ -122,6 +124,7 @@ bool Training::train_step(int epoch, std::size_t step, const Tensor& images, con
   average_gradients_();
   opt_.step();
   schedule_.step();
+  if (s_.ema_decay > 0) update_average();
   sums.seconds += std::chrono::duration<double>(Clock::now() - t0).count();
   const auto count = static_cast<double>(labels.size());
   sums.loss += loss_value * count;
@@ -132,28 +135,76 @@ bool Training::train_step(int epoch, std::size_t step, const Tensor& images, con
   return true;
 }
 
+void Training::update_average() {
+  const std::vector<Tensor*> state = model_state();
+  if (average_.empty()) {
+    for (const Tensor* t : state) average_.push_back(*t);
+    return;
+  }
+  const double t = static_cast<double>(steps_done_);  // this step's index
+  const float d = static_cast<float>(std::min(s_.ema_decay, (1.0 + t) / (10.0 + t)));
+  const float w = 1.0f - d;
+  for (std::size_t i = 0; i < state.size(); ++i) {
+    float* a = average_[i].data();
+    const float* x = state[i]->data();
+    const auto n = static_cast<std::ptrdiff_t>(average_[i].size());
+#pragma omp parallel for schedule(static) if (n >= 65536)
+    for (std::ptrdiff_t j = 0; j < n; ++j) a[j] = d * a[j] + w * x[j];
+  }
+}
+
+void Training::swap_average() {
+  const std::vector<Tensor*> state = model_state();
+  for (std::size_t i = 0; i < state.size(); ++i) {
+    std::swap_ranges(state[i]->begin(), state[i]->end(), average_[i].begin());
+  }
+}
+
+double Training::evaluate() {
+  average_buffers();
+  return confusion_accuracy(confusion_matrix(model_, *data_.eval_set, data_.eval, data_.eval_batch,
+                                             data_.eval_transform, world_, s_.eval_flip));
+}
+
+double Training::evaluate_average() {
+  swap_average();
+  const double accuracy = evaluate();
+  swap_average();
+  return accuracy;
+}
+
 void Training::end_epoch(int epoch, const EpochSums& sums, std::vector<EpochRecord>& history) {
   seconds_ += sums.seconds;
-  average_buffers();
-  const double accuracy = confusion_accuracy(
-      confusion_matrix(model_, *data_.eval_set, data_.eval, data_.eval_batch, data_.eval_transform, world_,
-                       s_.eval_flip));
+  const double accuracy = evaluate();
+  const bool with_average = !average_.empty();
+  const double average_accuracy = with_average ? evaluate_average() : 0.0;
   std::vector<double> totals = {sums.loss, sums.correct, sums.seen};
   world_.reduce(totals);  // the epoch's figures over all ranks
   history.push_back({epoch, totals[0] / totals[2], totals[1] / totals[2], accuracy, sums.seconds});
   const EpochRecord& r = history.back();
   if (world_.leader()) {
-    std::printf("%sepoch %d/%lld  loss %.4f  train acc %5.1f%%  %s acc %5.2f%%  %.1f s  %.0f img/s%s\n",
+    char average[32] = "";
+    if (with_average) std::snprintf(average, sizeof average, " (average %.2f%%)", 100 * average_accuracy);
+    std::printf("%sepoch %d/%lld  loss %.4f  train acc %5.1f%%  %s acc %5.2f%%%s  %.1f s  %.0f img/s%s\n",
                 tty_ ? "\r" : "", epoch, s_.epochs, r.train_loss, 100 * r.train_accuracy,
-                data_.keep_best ? "val" : "test", 100 * r.test_accuracy, r.seconds, totals[2] / r.seconds,
-                tty_ ? "\033[K" : "");
+                data_.keep_best ? "val" : "test", 100 * r.test_accuracy, average, r.seconds,
+                totals[2] / r.seconds, tty_ ? "\033[K" : "");
   }
   std::fflush(stdout);
-  if (data_.keep_best && accuracy > best_accuracy_) {
-    best_weights_.clear();
-    for (const Tensor* t : model_state()) best_weights_.push_back(*t);
-    best_epoch_ = epoch;
-    best_accuracy_ = accuracy;
+  if (data_.keep_best) {
+    // Compared in float, as a checkpoint holds the best accuracy, so that a resumed run chooses
+    // as an uninterrupted one does.
+    auto keep = [&](double a, bool is_average) {
+      if (static_cast<float>(a) <= static_cast<float>(best_accuracy_)) return;
+      const std::vector<Tensor*> state = model_state();
+      best_weights_.clear();
+      for (std::size_t i = 0; i < state.size(); ++i) best_weights_.push_back(is_average ? average_[i] : *state[i]);
+      best_epoch_ = epoch;
+      best_accuracy_ = a;
+      best_is_average_ = is_average;
+    };
+    keep(accuracy, false);
+    if (with_average) keep(average_accuracy, true);
   }
   // Saved after the evaluation, so that a run resumed from here needs none.
   if (ck_.every == 0 && checkpoints_) save(epoch + 1, EpochSums{});
@@ -162,6 +213,11 @@ void Training::end_epoch(int epoch, const EpochSums& sums, std::vector<EpochReco
 // progress.epoch is the epoch in progress (from 0): `epoch` - 1, or `epoch` itself once done.
 void Training::save(int epoch, const EpochSums& sums) {
   average_buffers();  // on every rank, so that they go on with the state that a resumed run loads
+  if (!average_.empty()) {  // the moving average's buffers likewise
+    swap_average();
+    average_buffers();
+    swap_average();
+  }
   if (!world_.leader()) return;  // the ranks hold the same state; rank 0 writes it
   optim::TrainingProgress progress;
   progress.epoch = static_cast<std::uint64_t>(epoch - 1);
@@ -184,10 +240,14 @@ void Training::save(int epoch, const EpochSums& sums) {
   now(2) = static_cast<float>(sums.correct);
   now(3) = static_cast<float>(sums.seen);
   progress.tensors.emplace_back("epoch", std::move(now));
+  for (std::size_t i = 0; i < average_.size(); ++i) {
+    progress.tensors.emplace_back("average." + std::to_string(i), average_[i]);
+  }
   if (best_epoch_ > 0) {
-    Tensor best = empty({2});
+    Tensor best = empty({3});
     best(0) = static_cast<float>(best_epoch_);
     best(1) = static_cast<float>(best_accuracy_);
+    best(2) = best_is_average_ ? 1.0f : 0.0f;
     progress.tensors.emplace_back("best", std::move(best));
     for (std::size_t i = 0; i < best_weights_.size(); ++i) {
       progress.tensors.emplace_back("best." + std::to_string(i), best_weights_[i]);
@@ -225,6 +285,17 @@ void Training::resume(const std::string& root, std::vector<EpochRecord>& history
   }
   const Tensor& now = tensors.at("epoch");
   resumed_sums_ = {now(0), now(1), now(2), now(3)};
+  average_.clear();
+  if (s_.ema_decay > 0 && p.step > 0) {  // the average starts at the first step
+    const std::vector<Tensor*> state = model_state();
+    for (std::size_t i = 0; i < state.size(); ++i) {
+      const auto it = tensors.find("average." + std::to_string(i));
+      XGRAD_CHECK(it != tensors.end() && it->second.shape() == state[i]->shape(), "--resume ", dir,
+                  ": the checkpoint holds no moving average of the weights that fits the model (a run without "
+                  "--ema-decay?)");
+      average_.push_back(it->second);
+    }
+  }
   if (tensors.count("best")) {
     const std::vector<Tensor*> state = model_state();
     best_weights_.clear();
@@ -234,8 +305,12 @@ void Training::resume(const std::string& root, std::vector<EpochRecord>& history
                   ": the best weights and buffers do not fit the model");
       best_weights_.push_back(it->second);
     }
-    best_epoch_ = static_cast<int>(tensors.at("best")(0));
-    best_accuracy_ = tensors.at("best")(1);
+    const Tensor& best = tensors.at("best");
+    XGRAD_CHECK(best.size() == 2 || best.size() == 3, "--resume ", dir, ": progress: best holds ", best.size(),
+                " values, not 2 or 3");
+    best_epoch_ = static_cast<int>(best(0));
+    best_accuracy_ = best(1);
+    best_is_average_ = best.size() == 3 && best(2) != 0.0f;
   }
   order_ = p.order;
   schedule_.set_steps(p.step);

@@ -9,6 +9,11 @@
 // the model gets back the weights and buffers of the epoch with the best accuracy (the first, on
 // a tie).
 //
+// With ema_decay > 0 the run also keeps an exponential moving average of the weights and buffers,
+// updated after every step with the decay min(ema_decay, (1 + t) / (10 + t)) at step t, and
+// evaluates it after every epoch too. Model selection then chooses among both (the weights
+// first, on a tie); without keep_best the run ends with the average.
+//
 // Resuming restores everything a run depends on (weights, momentum, schedule, the epoch's order,
 // the generators, the best weights so far), so a resumed run ends bit-identical to an
 // uninterrupted one; the per-epoch figures it reports (loss, accuracies, seconds) are kept in
@@ -68,6 +73,7 @@ class Training {
   std::size_t images() const { return images_done_; }  // trained on, over all ranks
   int best_epoch() const { return best_epoch_; }       // with keep_best; 0 before any epoch
   double best_accuracy() const { return best_accuracy_; }
+  bool best_is_average() const { return best_is_average_; }  // the moving average was chosen
 
  private:
   struct EpochSums {
@@ -90,6 +96,12 @@ class Training {
   // estimates are linear in the batch statistics, so where the saves fall changes their mean only
   // by rounding; the weights do not depend on them.
   void average_buffers();
+  // The moving average after a step (the first step's state starts it).
+  void update_average();
+  // The accuracy on the evaluation split, of the weights or of the moving average.
+  double evaluate();
+  double evaluate_average();
+  void swap_average();
 
   const RunSettings& s_;
   CheckpointSettings ck_;
@@ -114,9 +126,11 @@ class Training {
   EpochSums resumed_sums_;                                   // of the epoch a resumed run goes on with
   bool resumed_at_epoch_end_ = false;
   const std::vector<EpochRecord>* history_ = nullptr;  // run()'s, for the checkpoints
+  std::vector<Tensor> average_;       // with ema_decay: the moving average of model_state()
   std::vector<Tensor> best_weights_;  // the best epoch's model_state()
   int best_epoch_ = 0;
   double best_accuracy_ = -1.0;
+  bool best_is_average_ = false;
   std::chrono::steady_clock::time_point last_print_;
 };
 

@@ -157,6 +157,14 @@ void kill_and_resume(const std::vector<std::string>& run, std::size_t files, std
 // The mini model: 8 weights and 8 biases.
 BOOST_AUTO_TEST_CASE(killed_and_resumed_runs_end_bit_identical) { kill_and_resume(kRun, 16, 2026); }
 
+// With a moving average of the weights, which is state too and, without a validation split,
+// the model the run ends with.
+BOOST_AUTO_TEST_CASE(killed_and_resumed_runs_with_a_moving_average_end_bit_identical) {
+  std::vector<std::string> run = kRun;
+  run.insert(run.end(), {"--ema-decay", "0.9"});
+  kill_and_resume(run, 16, 2028);
+}
+
 BOOST_AUTO_TEST_CASE(killed_and_resumed_fashion_mnist_runs_end_bit_identical,
                      *boost::unit_test::precondition([](boost::unit_test::test_unit_id) {
                        return boost::test_tools::assertion_result(fashion_mnist_installed());

@@ -1,8 +1,11 @@
 // Whole training steps of the mini AlexNet-style model: determinism across thread counts
 // and runs, a tape that frees everything after each step, and resident memory that stays
-// flat over 300 steps; the example's training loop keeps the best epoch's whole state.
+// flat over 300 steps; the example's training loop keeps the best epoch's whole state, and
+// ends with the moving average of the weights when asked for one.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <unistd.h>
@@ -202,6 +205,92 @@ BOOST_AUTO_TEST_CASE(model_selection_keeps_the_best_epochs_buffers) {
   const double accuracy = examples::confusion_accuracy(
       examples::confusion_matrix(*model, set, d.eval, d.eval_batch, nullptr, one, settings.eval_flip));
   BOOST_TEST(accuracy == training.best_accuracy());
+}
+
+// With --ema-decay and no validation split the run ends with the moving average of the
+// parameters and buffers: a(0) is the state after the first step, then
+// a(t) = d a(t-1) + (1 - d) x(t) with d = min(decay, (1 + t) / (10 + t)). The states are read
+// from the per-step callback (after each step's backward: the parameters before that step's
+// update, the buffers after its forward) and, for the parameters after the last step, from a
+// second run without the average, which trains to the same weights bit for bit.
+BOOST_AUTO_TEST_CASE(a_run_with_a_moving_average_ends_with_the_average) {
+  const std::size_t n = 96, batch = 16;
+  Tensor images = test::random_tensor({n, 1, 8, 8}, 12);
+  std::vector<std::int64_t> labels(n);
+  for (std::size_t i = 0; i < n; ++i) labels[i] = images(i, 0, 2, 2) + images(i, 0, 5, 5) < 0.0f ? 0 : 1;
+  const data::TensorDataset set(images, labels, 2);
+  examples::TrainingData d;
+  d.train_set = d.eval_set = &set;
+  for (std::size_t i = 0; i < n; ++i) d.train.push_back(i);
+  d.eval = d.train;
+  d.eval_batch = batch;
+  examples::RunSettings settings;
+  settings.classes = 2;
+  settings.epochs = 2;
+  settings.batch_size = batch;
+  settings.lr = 0.1;
+  const examples::World one;
+  auto make_model = [] {
+    manual_seed(9);
+    auto model = std::make_shared<Sequential>();
+    model->emplace<Conv2d>(Conv2dOptions(1, 3, 3).padding(1));
+    model->emplace<BatchNorm2d>(3);
+    model->emplace<ReLU>();
+    model->emplace<Flatten>();
+    model->emplace<Linear>(3 * 8 * 8, 2);
+    return model;
+  };
+  auto state_of = [](const Sequential& model) {
+    std::vector<Tensor> state;
+    for (const auto& p : model.parameters()) state.push_back(p.variable.value());
+    for (const auto& b : model.buffers()) state.push_back(*b.tensor);
+    return state;
+  };
+  // Without the average: the parameters after every step.
+  auto plain = make_model();
+  std::vector<std::vector<Tensor>> seen;  // at each step's callback
+  examples::Training first(settings, {}, one, *plain, d, [&] { seen.push_back(state_of(*plain)); });
+  std::vector<examples::EpochRecord> history;
+  BOOST_TEST_REQUIRE(first.run(history));
+  const std::vector<Tensor> last = state_of(*plain);
+  const std::size_t steps = seen.size(), params = plain->parameters().size();
+  BOOST_TEST_REQUIRE(steps == settings.epochs * (n / batch));
+  // x(t): parameters after step t (the callback of step t + 1, or the end), buffers after
+  // step t's forward (its own callback).
+  auto x = [&](std::size_t t, std::size_t i) -> const Tensor& {
+    if (i >= params) return seen[t][i];
+    return t + 1 < steps ? seen[t + 1][i] : last[i];
+  };
+  std::vector<Tensor> expected;
+  for (std::size_t i = 0; i < last.size(); ++i) expected.push_back(x(0, i));
+  const double decay = 0.8;
+  for (std::size_t t = 1; t < steps; ++t) {
+    const double dt = std::min(decay, (1.0 + t) / (10.0 + t));
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      expected[i] = static_cast<float>(dt) * expected[i] + (1.0f - static_cast<float>(dt)) * x(t, i);
+    }
+  }
+  settings.ema_decay = decay;
+  auto averaged = make_model();
+  examples::Training second(settings, {}, one, *averaged, d, [] {});
+  std::vector<examples::EpochRecord> history2;
+  BOOST_TEST_REQUIRE(second.run(history2));
+  BOOST_TEST(history2[0].train_loss == history[0].train_loss);  // the same training
+  const std::vector<Tensor> got = state_of(*averaged);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    BOOST_TEST_CONTEXT("state " << i) {
+      BOOST_TEST_REQUIRE(got[i].shape() == expected[i].shape());
+      BOOST_TEST(!bit_identical(got[i], last[i]));  // not the last weights
+      // The library's loop may contract d a + (1 - d) x into a fused multiply-add: not bit for
+      // bit, so within a few float roundings per step.
+      std::size_t off = 0;
+      for (std::size_t j = 0; j < got[i].size(); ++j) {
+        const float a = got[i].flat(j), e = expected[i].flat(j);
+        off += std::abs(a - e) > 1e-6f + 1e-5f * std::abs(e);
+      }
+      BOOST_TEST(off == 0u);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -13,14 +13,18 @@ decay to 1% of the peak, set per step; cross-entropy with label smoothing 0.1; D
 kept, as in xgrad's preset); a BatchNorm2d between each of conv3-5 and its ReLU (--batch-norm 0:
 none); 15 epochs; He normal weights, zero biases, BatchNorm2d's unit weights. Validation and test
 predictions average the logits of each image and of its mirror image (--no-eval-flip: the image
-alone). The weights of the best validation epoch are tested once.
+alone). An exponential moving average of the parameters and buffers (--ema-decay 0.999; 0: none),
+updated after every step with the decay min(D, (1 + t) / (10 + t)) at step t and started from the
+first step's state, is evaluated on validation beside the weights after every epoch. The best of
+them on validation (the weights first, on a tie) is tested once.
 
 usage: /usr/bin/python3 bench/peers/torch_fashion_mnist.py [--epochs 15] [--threads 2] [--crop-padding 0]
        [--random-erasing 0]
        [--lr 0.05] [--weight-decay 2e-4] [--label-smoothing 0.1] [--no-eval-flip] [--warmup 0.05]
-       [--final-lr 0.01] [--nesterov] [--batch-norm 1]
+       [--final-lr 0.01] [--nesterov] [--batch-norm 1] [--ema-decay 0.999]
 """
 import argparse
+import copy
 import gzip
 import math
 import os
@@ -166,6 +170,7 @@ def main():
     parser.add_argument("--val-size", type=int, default=5000)
     parser.add_argument("--train-size", type=int, default=55000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--ema-decay", type=float, default=0.999, help="moving average of the weights (0: none)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -182,7 +187,8 @@ def main():
     steps_per_epoch = math.ceil(len(train_idx) / args.batch_size)
     total = steps_per_epoch * args.epochs
     generator = torch.Generator().manual_seed(args.seed + 1)
-    step, train_seconds, best = 0, 0.0, (-1.0, 0, None)
+    step, train_seconds, best = 0, 0.0, (-1.0, 0, None, False)
+    average = None  # with --ema-decay: a copy of the model holding the moving average
     print(f"torch {torch.__version__}, {args.threads} threads, {len(train_idx)} train / {len(val_idx)} validation / "
           f"{test_x.shape[0]} test images, batch {args.batch_size}")
     for epoch in range(1, args.epochs + 1):
@@ -200,6 +206,17 @@ def main():
             loss = loss_fn(model(x), y)
             loss.backward()
             opt.step()
+            if args.ema_decay > 0:
+                with torch.no_grad():
+                    if average is None:
+                        average = copy.deepcopy(model)
+                    else:
+                        d = min(args.ema_decay, (1.0 + step) / (10.0 + step))
+                        for a, w in zip(average.state_dict().values(), model.state_dict().values()):
+                            if a.is_floating_point():
+                                a.mul_(d).add_(w, alpha=1.0 - d)
+                            else:
+                                a.copy_(w)
             seconds += time.perf_counter() - t0
             step += 1
             seen += len(idx)
@@ -207,13 +224,21 @@ def main():
         m = confusion(model, train_x[val_idx], train_y[val_idx], args.eval_flip)
         val = m.diag().sum().item() / m.sum().item()
         train_seconds += seconds
-        print(f"epoch {epoch}/{args.epochs}  loss {loss_sum / seen:.4f}  val acc {100 * val:5.2f}%  "
+        average_text = ""
+        if average is not None:
+            ma = confusion(average, train_x[val_idx], train_y[val_idx], args.eval_flip)
+            average_val = ma.diag().sum().item() / ma.sum().item()
+            average_text = f" (average {100 * average_val:.2f}%)"
+        print(f"epoch {epoch}/{args.epochs}  loss {loss_sum / seen:.4f}  val acc {100 * val:5.2f}%{average_text}  "
               f"{seconds:.1f} s  {seen / seconds:.0f} img/s", flush=True)
         if val > best[0]:
-            best = (val, epoch, {k: v.clone() for k, v in model.state_dict().items()})
+            best = (val, epoch, {k: v.clone() for k, v in model.state_dict().items()}, False)
+        if average is not None and average_val > best[0]:
+            best = (average_val, epoch, {k: v.clone() for k, v in average.state_dict().items()}, True)
     model.load_state_dict(best[2])
     m = confusion(model, test_x, test_y, args.eval_flip)
-    print(f"model selection: the weights of epoch {best[1]} (validation accuracy {100 * best[0]:.2f}%)")
+    chosen = "moving average of the weights" if best[3] else "weights"
+    print(f"model selection: the {chosen} of epoch {best[1]} (validation accuracy {100 * best[0]:.2f}%)")
     print(f"test accuracy {100 * m.diag().sum().item() / m.sum().item():.2f}% after {args.epochs} epochs, "
           f"{train_seconds:.1f} s of training ({train_seconds / args.epochs:.1f} s per epoch)")
 
