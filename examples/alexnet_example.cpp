@@ -141,13 +141,14 @@ constexpr const char* kFashionMnistRecipe =
     "With --dataset fashion-mnist the defaults become the Fashion-MNIST recipe: --preset fmnist, --batch-norm "
     "1 (a BatchNorm2d after each of conv3-5), --epochs 15, --batch-size 64, --lr 0.05 (5% linear warm-up, then "
     "cosine decay to 1%, per step), --momentum 0.9, --weight-decay 2e-4, --dropout 0, --label-smoothing 0.1, "
-    "--eval-flip 1, --ema-decay 0.999, --train-size 55000 (all but the 5,000 validation images), --test-size 10000. "
-    "Augmentation: "
-    "RandomHorizontalFlip(0.5), Normalize(0.2860, 0.3530); --crop-padding N adds a RandomCrop(28, padding N) "
-    "first; --random-erasing P a RandomErasing(P) last (scale 0.02-0.33, ratio 0.3-3.3, value 0: the mean).\n"
+    "--eval-flip 1, --ema-decay 0.999, --train-size 55000 (all but the 5,000 validation images), --test-size "
+    "10000. Augmentation: RandomHorizontalFlip(0.5), Normalize(0.2860, 0.3530); --crop-padding N adds a "
+    "RandomCrop(28, padding N) first; --random-erasing P a RandomErasing(P) last (scale 0.02-0.33, ratio "
+    "0.3-3.3, value 0: the mean).\n"
     "The validation accuracy of the weights and of their moving average is printed after every epoch, and the "
-    "best of them on validation (weights and running estimates) is kept; the test set is evaluated once, at the end (per-class accuracy and confusion "
-    "matrix). With --eval-flip both evaluations average the logits of each image and of its mirror image.\n"
+    "best of them on validation (weights and running estimates) is kept; the test set is evaluated once, at the "
+    "end (per-class accuracy and confusion matrix). With --eval-flip both evaluations average the logits of each "
+    "image and of its mirror image.\n"
     "--checkpoint-dir, --resume and --distributed work as on the synthetic data.\n";
 
 void apply_fashion_mnist_defaults(Config& c, const po::variables_map& vm) {
