@@ -21,6 +21,7 @@
 #include <xgrad/core/rng.hpp>
 #include <xgrad/core/threading.hpp>
 #include <xgrad/layers/conv2d.hpp>
+#include <xgrad/layers/conv2d_winograd_kernels.hpp>
 #include "tests/test_util.hpp"
 
 namespace bdata = boost::unit_test::data;
@@ -271,7 +272,10 @@ BOOST_DATA_TEST_CASE(float_columns_equal_the_double_kernels,
 // blocks of 4 and 8, several weight-gradient chunks, groups, with and without the input
 // gradient (whose absence changes how the bias gradient is summed). The wide weight gradient
 // also takes the 3x3 and 5x5 cases at stride 2 (the mini preset's conv1, the twelfth, and the
-// last three: groups, odd sizes, 8 and 24 channels left over, a shorter last chunk).
+// last three: groups, odd sizes, 8 and 24 channels left over, a shorter last chunk). The last
+// five take the Winograd kernels (3x3, stride 1, padding 1, 16 or more channels a group, planes
+// of 10 or more): odd and even sides, groups, planes up to 30 columns (one or two vectors of
+// the AVX-512 transforms) and wider ones (the portable transforms).
 BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
                      bdata::make(std::vector<ConvCase>{{3, 1, 28, 28, 32, 3, 1, 1, 1, true},
                                                        {2, 1, 6, 16, 9, 5, 1, 2, 1, true},
@@ -299,7 +303,12 @@ BOOST_DATA_TEST_CASE(direct_float_kernels_match_the_double_kernels,
                                                        {7, 8, 14, 14, 16, 3, 1, 1, 1, true},
                                                        {2, 8, 9, 11, 20, 3, 2, 1, 2, true},
                                                        {1, 6, 13, 10, 17, 5, 2, 1, 1, false},
-                                                       {5, 4, 12, 12, 40, 3, 2, 0, 1, true}}),
+                                                       {5, 4, 12, 12, 40, 3, 2, 0, 1, true},
+                                                       {2, 16, 13, 13, 16, 3, 1, 1, 1, true},
+                                                       {3, 32, 10, 12, 48, 3, 1, 1, 2, true},
+                                                       {2, 16, 30, 29, 17, 3, 1, 1, 1, false},
+                                                       {1, 16, 11, 40, 20, 3, 1, 1, 1, true},
+                                                       {2, 18, 31, 33, 16, 3, 1, 1, 1, true}}),
                      c) {
   Rng rng(23);
   const Conv2dGeometry g = geometry(c);
@@ -375,11 +384,12 @@ BOOST_AUTO_TEST_CASE(direct_weight_gradient_ignores_lanes_past_the_row) {
 }
 
 // Large enough that every loop and GEMM takes its parallel path; the third takes the direct
-// kernels on AVX-512 and AVX2 builds.
+// kernels on AVX-512 and AVX2 builds, the fourth the Winograd kernels.
 BOOST_DATA_TEST_CASE(bit_identical_at_one_and_two_threads,
                      bdata::make(std::vector<ConvCase>{{8, 16, 24, 26, 32, 3, 1, 1, 2, true},
                                                        {4, 3, 40, 36, 24, 5, 2, 2, 1, true},
-                                                       {16, 1, 28, 28, 32, 3, 1, 1, 1, true}}),
+                                                       {16, 1, 28, 28, 32, 3, 1, 1, 1, true},
+                                                       {8, 32, 14, 14, 32, 3, 1, 1, 1, true}}),
                      c) {
   Rng rng(18);
   const Conv2dGeometry g = geometry(c);
@@ -404,6 +414,41 @@ BOOST_DATA_TEST_CASE(bit_identical_at_one_and_two_threads,
   BOOST_TEST((one.dx == two.dx));
   BOOST_TEST((one.dw == two.dw));
   BOOST_TEST((one.db == two.db));
+}
+
+// A batch whose Winograd buffers pass the pass size goes in passes of whole images, and the
+// weight gradient adds the passes' products: 1, 2 and 3 images a pass of 5, against the double
+// kernels.
+BOOST_AUTO_TEST_CASE(winograd_passes_match_the_double_kernels) {
+  const ConvCase c{5, 16, 12, 11, 24, 3, 1, 1, 1, true};
+  Rng rng(25);
+  const Conv2dGeometry g = geometry(c);
+  const KernelInputs in = kernel_inputs(c, rng);
+  const xt::xarray<double> dy = random_array(g.output_shape(), rng);
+  const xt::xarray<double> y = kernel_forward(in, g);
+  xt::xarray<double> dx = xt::zeros<double>({c.N, c.C, c.H, c.W}), dw = xt::zeros<double>(in[1].shape());
+  xt::xarray<double> db = xt::zeros<double>({c.O});
+  std::vector<double> scratch(g.scratch_size());
+  kernels::conv2d_backward<double>(dy.data(), in[1].data(), in[0].data(), dx.data(), dw.data(), db.data(),
+                                   scratch.data(), g);
+  const Tensor xf = to_float(in[0]), wf = to_float(in[1]), bf = to_float(in[2]), dyf = to_float(dy);
+  const std::int64_t per_image = 16 * static_cast<std::int64_t>(c.C + c.O) * 6 * 6;  // 6x6 tiles of 2x2
+  for (const std::int64_t images : {1, 2, 3}) {
+    BOOST_TEST_CONTEXT(images << " images a pass") {
+      const std::int64_t before = detail::set_winograd_pass_floats(images * per_image);
+      Tensor yf = empty(g.output_shape());
+      kernels::conv2d_forward<float>(xf.data(), wf.data(), bf.data(), yf.data(), g);
+      Tensor dxf = zeros({c.N, c.C, c.H, c.W}), dwf = zeros({c.O, c.C / c.G, c.K, c.K}), dbf = zeros({c.O});
+      std::vector<float> scratch_f(g.scratch_size());
+      kernels::conv2d_backward<float>(dyf.data(), wf.data(), xf.data(), dxf.data(), dwf.data(), dbf.data(),
+                                      scratch_f.data(), g);
+      detail::set_winograd_pass_floats(before);
+      const double R = static_cast<double>(g.R()), L = static_cast<double>(g.L());
+      BOOST_TEST(xt::amax(xt::abs(to_double(yf) - y))() <= 1e-6 * (1.0 + R));
+      BOOST_TEST(xt::amax(xt::abs(to_double(dwf) - dw))() <= 1e-6 * (1.0 + L));
+      BOOST_TEST(xt::amax(xt::abs(to_double(dxf) - dx))() <= 1e-6 * (1.0 + R * c.O));
+    }
+  }
 }
 
 // The weight gradient rebuilds the columns chunk by chunk (chunks of whole images, more than
