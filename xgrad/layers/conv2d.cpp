@@ -959,9 +959,13 @@ void wide_weight_grad(const float* dy, const float* x, float* dw, const Conv2dGe
 constexpr std::size_t kWinogradChannels = 16;
 constexpr std::size_t kWinogradSide = 10;
 
+// Its GEMMs' row distances are 16 times a group's channels and 16 times an image's tiles (or
+// more images' when a pass holds several, which the pass size keeps small): beyond BLAS's
+// int sizes the layer takes the other kernels.
 bool winograd_ok(const Conv2dGeometry& g) {
+  const std::size_t tiles = ((g.OH + 1) / 2) * ((g.OW + 1) / 2), limit = kMaxGemmSize / 16;
   return g.K == 3 && g.S == 1 && g.P == 1 && g.Cg() >= kWinogradChannels && g.Og() >= kWinogradChannels &&
-         g.OH >= kWinogradSide && g.OW >= kWinogradSide;
+         g.OH >= kWinogradSide && g.OW >= kWinogradSide && tiles <= limit && g.Cg() <= limit && g.Og() <= limit;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <vector>
 
@@ -70,26 +71,32 @@ class MappedBuffer {
     if (floats <= capacity_) return data_;
     release();
     constexpr std::size_t kHuge = std::size_t{1} << 21;
-    const std::size_t bytes = (floats * sizeof(float) + kHuge - 1) / kHuge * kHuge;
+    const std::size_t wanted = (floats * sizeof(float) + kHuge - 1) / kHuge * kHuge;
+    // One huge page more, so that the buffer can start on a huge-page boundary.
+    const std::size_t bytes = wanted + kHuge;
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
       throw AllocationError(cat("Conv2d: out of memory: cannot map the Winograd ", what, " of ", floats, " floats"));
     }
+    const std::uintptr_t start = (reinterpret_cast<std::uintptr_t>(p) + kHuge - 1) / kHuge * kHuge;
 #if defined(MADV_HUGEPAGE)
-    madvise(p, bytes, MADV_HUGEPAGE);  // advice only: without huge pages it still works
+    madvise(reinterpret_cast<void*>(start), wanted, MADV_HUGEPAGE);  // advice only: it works without
 #endif
-    data_ = static_cast<float*>(p);
+    base_ = p;
     bytes_ = bytes;
-    capacity_ = bytes / sizeof(float);
+    data_ = reinterpret_cast<float*>(start);
+    capacity_ = wanted / sizeof(float);
     return data_;
   }
 
  private:
   void release() {
-    if (data_ != nullptr) munmap(data_, bytes_);
+    if (base_ != nullptr) munmap(base_, bytes_);
+    base_ = nullptr;
     data_ = nullptr;
     bytes_ = capacity_ = 0;
   }
+  void* base_ = nullptr;
   float* data_ = nullptr;
   std::size_t bytes_ = 0, capacity_ = 0;
 };
