@@ -1,7 +1,8 @@
 #pragma once
 // Conv2d: 2-D convolution (cross-correlation, as in PyTorch) with groups, through im2col + GEMM
-// or, on AVX-512 and AVX2 builds, direct float kernels for the shapes where those measured
-// faster (see conv2d.cpp).
+// or, for the shapes where those measured faster, direct float kernels on AVX-512 and AVX2
+// builds and Winograd F(2x2, 3x3) for float 3x3 layers at stride 1 with padding 1 (see
+// conv2d.cpp and conv2d_winograd_kernels.hpp).
 //
 // Dimension key: N = batch, C = in_channels, O = out_channels, G = groups, Cg = C / G,
 // Og = O / G, K = kernel size (square), S = stride, P = padding, H, W = input height, width,
