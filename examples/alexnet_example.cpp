@@ -140,7 +140,7 @@ po::options_description make_options(Config& c) {
 constexpr const char* kFashionMnistRecipe =
     "With --dataset fashion-mnist the defaults become the Fashion-MNIST recipe: --preset fmnist, --batch-norm "
     "1 (a BatchNorm2d after each of conv3-5), --epochs 15, --batch-size 64, --lr 0.05 (5% linear warm-up, then "
-    "cosine decay to 1%, per step), --momentum 0.9, --weight-decay 2e-4, --dropout 0, --label-smoothing 0.1, "
+    "cosine decay to 1%, per step), --momentum 0.9, --weight-decay 5e-4, --dropout 0, --label-smoothing 0.1, "
     "--eval-flip 1, --ema-decay 0.999, --train-size 55000 (all but the 5,000 validation images), --test-size "
     "10000. Augmentation: RandomHorizontalFlip(0.5), Normalize(0.2860, 0.3530); --crop-padding N adds a "
     "RandomCrop(28, padding N) first; --random-erasing P a RandomErasing(P) last (scale 0.02-0.33, ratio "
@@ -160,7 +160,7 @@ void apply_fashion_mnist_defaults(Config& c, const po::variables_map& vm) {
   unless_given("epochs", c.epochs, 15LL);
   unless_given("batch-size", c.batch_size, 64LL);
   unless_given("lr", c.lr, 0.05);
-  unless_given("weight-decay", c.weight_decay, 2e-4);
+  unless_given("weight-decay", c.weight_decay, 5e-4);
   unless_given("dropout", c.dropout, 0.0);
   unless_given("label-smoothing", c.label_smoothing, 0.1);
   unless_given("ema-decay", c.ema_decay, 0.999);

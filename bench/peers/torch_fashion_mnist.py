@@ -7,7 +7,7 @@ Recipe (as examples/alexnet_example.cpp's kFashionMnistRecipe): a seeded split o
 training images into 55,000 for training and 5,000 for validation (the split is drawn by this
 script's generator, so it is not the same images as xgrad's); RandomHorizontalFlip(0.5),
 Normalize(0.2860, 0.3530), and RandomCrop(28, padding N) first with --crop-padding N > 0 (0 by
-default) and RandomErasing(P) last with --random-erasing P > 0 (0 by default); batch 64 (last batch kept); SGD with momentum 0.9 and weight decay 2e-4 on every parameter
+default) and RandomErasing(P) last with --random-erasing P > 0 (0 by default); batch 64 (last batch kept); SGD with momentum 0.9 and weight decay 5e-4 on every parameter
 (BatchNorm2d's too); peak lr 0.05 with a linear warm-up over the first 5% of the steps, then cosine
 decay to 1% of the peak, set per step; cross-entropy with label smoothing 0.1; Dropout 0 (the layers
 kept, as in xgrad's preset); a BatchNorm2d between each of conv3-5 and its ReLU (--batch-norm 0:
@@ -20,7 +20,7 @@ them on validation (the weights first, on a tie) is tested once.
 
 usage: /usr/bin/python3 bench/peers/torch_fashion_mnist.py [--epochs 15] [--threads 2] [--crop-padding 0]
        [--random-erasing 0]
-       [--lr 0.05] [--weight-decay 2e-4] [--label-smoothing 0.1] [--no-eval-flip] [--warmup 0.05]
+       [--lr 0.05] [--weight-decay 5e-4] [--label-smoothing 0.1] [--no-eval-flip] [--warmup 0.05]
        [--final-lr 0.01] [--nesterov] [--batch-norm 1] [--ema-decay 0.999]
 """
 import argparse
@@ -156,7 +156,7 @@ def main():
     parser.add_argument("--crop-padding", type=int, default=0)
     parser.add_argument("--random-erasing", type=float, default=0.0, help="p of RandomErasing after Normalize")
     parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--weight-decay", type=float, default=2e-4)
+    parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--nesterov", action="store_true")
     parser.add_argument("--warmup", type=float, default=0.05, help="share of the steps in the linear warm-up")
