@@ -168,6 +168,20 @@ Index images_per_panel(const Conv2dGeometry& g) {
   return per;
 }
 
+// The input gradient of a stride-1 convolution is itself one: dx[n, c] = the convolution of dy
+// (padded by K - 1 - P) by the weights flipped in both axes, each group's (Og, Cg) transposed.
+Conv2dGeometry input_grad_geometry(const Conv2dGeometry& g) {
+  Conv2dGeometry t = g;
+  t.C = g.O;
+  t.H = g.OH;
+  t.W = g.OW;
+  t.O = g.C;
+  t.P = g.K - 1 - g.P;
+  t.OH = g.H;
+  t.OW = g.W;
+  return t;
+}
+
 // The column kernels work on one (image, channel) plane at a time, through a zero-padded copy
 // ((H + 2P) x (W + 2P), per thread, cache resident), so their inner loops are plain strided
 // copies without bounds checks.
@@ -636,20 +650,6 @@ void direct_forward(const float* x, const float* w, const float* b, float* y, co
   errors.rethrow();
 }
 
-// The input gradient of a stride-1 convolution is itself one: dx[n, c] = the convolution of dy
-// (padded by K - 1 - P) by the weights flipped in both axes, each group's (Og, Cg) transposed.
-Conv2dGeometry input_grad_geometry(const Conv2dGeometry& g) {
-  Conv2dGeometry t = g;
-  t.C = g.O;
-  t.H = g.OH;
-  t.W = g.OW;
-  t.O = g.C;
-  t.P = g.K - 1 - g.P;
-  t.OH = g.H;
-  t.OW = g.W;
-  return t;
-}
-
 bool direct_input_grad_ok(const Conv2dGeometry& g) {
   return g.S == 1 && g.P + 1 <= g.K && direct_or_wide_forward_ok(input_grad_geometry(g));
 }
@@ -1116,7 +1116,7 @@ void conv2d_backward(const T* dy, const T* w, const T* x, T* dx, T* dw, T* db, T
   if constexpr (std::is_same<T, float>::value) {
     if (winograd) {
       if (dw != nullptr) detail::winograd_weight_grad(dy, x, dw, g);
-      if (dx != nullptr) detail::winograd_input_grad(dy, w, dx, g, dx_overwrite);
+      if (dx != nullptr) detail::winograd_input_grad(dy, w, dx, input_grad_geometry(g), dx_overwrite);
       return;
     }
   }

@@ -11,8 +11,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <exception>
-#include <vector>
 
 #include <xgrad/core/blas.hpp>
 #include <xgrad/core/error.hpp>
@@ -477,7 +475,7 @@ void forward_transformed(const float* x, const float* U, const float* b, float* 
   const Sizes z(g);
   const Tiling& t = z.t;
   const Index N = z.N, C = z.C, O = z.O, G = z.G, Cg = z.Cg, Og = z.Og, H = z.H, W = z.W, OH = z.OH, OW = z.OW;
-  const Index Tmax = std::min(t.per, N) * t.TI;
+  const Index Tmax = t.per * t.TI;  // per <= N
   float* V = workspace(static_cast<std::size_t>(16 * (C + O) * Tmax + z.threads * plane_work(t)));
   float* M = V + 16 * C * Tmax;
   float* work = M + 16 * O * Tmax;
@@ -523,19 +521,13 @@ void winograd_forward(const float* x, const float* w, const float* b, float* y, 
   forward_transformed(x, U, b, y, g, add);
 }
 
-void winograd_input_grad(const float* dy, const float* w, float* dx, const Conv2dGeometry& g, bool overwrite) {
-  if (g.N == 0) return;
-  // The forward of dy (N, O, OH, OW) into dx (N, C, H, W): in channels O, out channels C, the
-  // weights of group grp (Cg, Og): w'[c, o] = w[grp * Og + o, c] rotated by 180°.
-  Conv2dGeometry t = g;
-  t.C = g.O;
-  t.H = g.OH;
-  t.W = g.OW;
-  t.O = g.C;
-  t.OH = g.H;
-  t.OW = g.W;
-  const Index C = static_cast<Index>(g.C), G = static_cast<Index>(g.G);
-  const Index Cg = C / G, Og = static_cast<Index>(g.Og());
+void winograd_input_grad(const float* dy, const float* w, float* dx, const Conv2dGeometry& t, bool overwrite) {
+  if (t.N == 0) return;
+  // The forward of dy (N, O, OH, OW) into dx (N, C, H, W): t's in channels are the layer's O,
+  // its out channels the layer's C, and the weights of group grp (Cg, Og) are
+  // w'[c, o] = w[grp * Og + o, c] rotated by 180°.
+  const Index C = static_cast<Index>(t.O), G = static_cast<Index>(t.G);
+  const Index Cg = C / G, Og = static_cast<Index>(t.Cg());
   float* U = weights_buffer(static_cast<std::size_t>(16 * C * Og));  // (C, 16, Og)
 #pragma omp parallel for schedule(static) if (C * Og * 16 >= kParallelElements)
   for (Index j = 0; j < C * Og; ++j) {  // j = (grp, c, o)
@@ -550,7 +542,7 @@ void winograd_weight_grad(const float* dy, const float* x, float* dw, const Conv
   const Sizes z(g);
   const Tiling& t = z.t;
   const Index N = z.N, C = z.C, O = z.O, G = z.G, Cg = z.Cg, Og = z.Og, H = z.H, W = z.W, OH = z.OH, OW = z.OW;
-  const Index Tmax = std::min(t.per, N) * t.TI;
+  const Index Tmax = t.per * t.TI;  // per <= N
   float* V = workspace(static_cast<std::size_t>(16 * (C + O) * Tmax + z.threads * plane_work(t)));
   float* D = V + 16 * C * Tmax;
   float* work = D + 16 * O * Tmax;

@@ -34,8 +34,9 @@ namespace detail {
 void winograd_forward(const float* x, const float* w, const float* b, float* y, const Conv2dGeometry& g, bool add);
 
 // dx += (or, with overwrite, =) the input gradient: the forward of dy by w flipped in both
-// axes with each group's (Og, Cg) transposed.
-void winograd_input_grad(const float* dy, const float* w, float* dx, const Conv2dGeometry& g, bool overwrite);
+// axes with each group's (Og, Cg) transposed. t is that forward's geometry (conv2d.cpp's
+// input_grad_geometry of the layer's: in and out channels, input and output sides swapped).
+void winograd_input_grad(const float* dy, const float* w, float* dx, const Conv2dGeometry& t, bool overwrite);
 
 // dw (O, Cg, 3, 3) += the weight gradient, from dy (N, O, OH, OW) and x (N, C, H, W).
 void winograd_weight_grad(const float* dy, const float* x, float* dw, const Conv2dGeometry& g);
