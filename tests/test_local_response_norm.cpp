@@ -25,6 +25,7 @@
 #include <xgrad/core/npy.hpp>
 #include <xgrad/core/rng.hpp>
 #include <xgrad/layers/local_response_norm.hpp>
+#include <xgrad/layers/local_response_norm_kernels_hooks.hpp>
 
 namespace bdata = boost::unit_test::data;
 using namespace xgrad;
@@ -254,6 +255,82 @@ BOOST_DATA_TEST_CASE(float_kernels_match_reference, bdata::make(kCases), lc) {
   BOOST_TEST(worst_relative(run_forward(lc, xf), run_forward(lc, x), y_ref) <= 1e-5);
 }
 
+// Shapes for the float forward's band walks (beta = 3/4 across channels; forced here, as the
+// library takes them only for tensors of 2^22 values or more): every window size the walks
+// take (1 to 8), channel counts that are not a multiple of the band (4) and some below the
+// window, ragged plane ends, planes shorter than one vector, planes cut into chunks (longer
+// than 4096 positions).
+const std::vector<LrnCase> kBandCases = {
+    {{2, 13, 11, 13}, across(5, 1.0, 0.75, 1.0)},  {{2, 10, 128}, across(1, 1.0, 0.75, 1.0)},
+    {{2, 9, 130}, across(2, 0.5, 0.75, 1.0)},      {{2, 6, 200}, across(3, 1.0, 0.75, 2.0)},
+    {{2, 11, 161}, across(4, 1.0, 0.75, 1.0)},     {{1, 3, 150}, across(5, 2.0, 0.75, 1.0)},
+    {{2, 14, 140}, across(6, 1.0, 0.75, 0.5)},     {{1, 17, 300}, across(7, 1.0, 0.75, 1.0)},
+    {{2, 5, 129}, across(8, 3.0, 0.75, 1.0)},      {{1, 2, 4500}, across(3, 1.0, 0.75, 1.0)},
+    {{9, 6, 4100}, across(5, 1.0, 0.75, 1.0)},     {{3, 7, 700}, across(4, 1.0, 0.75, 1.0)},
+    {{1, 9, 1200}, across(8, 1.0, 0.75, 1.0)},     {{8, 12, 8, 16}, across(5, 1e-4, 0.75, 2.0)},
+    {{2, 7, 5, 3}, across(5, 0.5, 0.75, 1.0)},     {{3, 4, 9000}, across(5, 1.0, 0.75, 1.0)},
+};
+
+// Runs the float forward with the band or the column walks.
+xt::xarray<float> run_forward_walks(const LrnCase& lc, const xt::xarray<float>& x, bool bands) {
+  const detail::LrnWalks before = detail::set_lrn_walks(bands ? detail::LrnWalks::Bands : detail::LrnWalks::Columns);
+  xt::xarray<float> y = run_forward(lc, x);
+  detail::set_lrn_walks(before);
+  return y;
+}
+
+std::size_t differing(const xt::xarray<float>& a, const xt::xarray<float>& b) {
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) count += std::memcmp(&a.data()[i], &b.data()[i], sizeof(float)) != 0;
+  return count;
+}
+
+// The band walks form the same sums in the same order as the column walks, and the same
+// s^(-3/4): the same bits, and the double reference's values.
+BOOST_DATA_TEST_CASE(float_band_walks_match_columns_and_reference, bdata::make(kBandCases), lc) {
+  const auto xf = random_array<float>(lc.shape, 16);
+  const auto y_ref = reference_forward(lc, converted<double>(xf));
+  const auto bands = run_forward_walks(lc, xf, true);
+  const auto columns = run_forward_walks(lc, xf, false);
+  BOOST_TEST(worst_relative(bands, y_ref, y_ref) <= 1e-5);
+  BOOST_TEST(differing(bands, columns) == 0u);
+}
+
+// A chunk with a u that is not normal and finite (x^2 overflowing to inf, an inf, a NaN) is
+// redone by the column walks, which take the exact form where needed: the same bits as the
+// column walks alone (one chunk, so the same columns), NaN spreading to the windows holding it,
+// and finite values elsewhere.
+BOOST_AUTO_TEST_CASE(float_band_walks_redo_non_finite_chunks) {
+  const LrnCase lc{{2, 9, 150}, across(5, 1e-4, 0.75, 2.0)};
+  auto xf = random_array<float>(lc.shape, 17);
+  xf(0, 3, 7) = 3e38f;
+  xf(1, 0, 149) = std::numeric_limits<float>::infinity();
+  xf(1, 6, 20) = std::numeric_limits<float>::quiet_NaN();
+  const auto bands = run_forward_walks(lc, xf, true);
+  const auto columns = run_forward_walks(lc, xf, false);
+  BOOST_TEST(differing(bands, columns) == 0u);
+  std::size_t nan = 0, not_finite = 0;
+  for (std::size_t c = 0; c < 9; ++c) {
+    for (std::size_t p = 0; p < 150; ++p) {
+      const bool in_nan_window = c >= 4 && c <= 8 && p == 20;
+      nan += in_nan_window && std::isnan(bands(1, c, p));
+      not_finite += !in_nan_window && !(c == 0 && p == 149) && !std::isfinite(bands(1, c, p));
+      not_finite += !std::isfinite(bands(0, c, p));
+    }
+  }
+  BOOST_TEST(nan == 5u);
+  BOOST_TEST(not_finite == 0u);
+  // Away from the planted values, the fast and exact forms agree with the reference.
+  const auto y_ref = reference_forward(lc, converted<double>(xf));
+  double worst = 0.0;
+  for (std::size_t p = 30; p < 140; ++p) {
+    for (std::size_t c = 0; c < 9; ++c) {
+      worst = std::max(worst, std::abs(bands(0, c, p) - y_ref(0, c, p)) / std::abs(y_ref(0, c, p)));
+    }
+  }
+  BOOST_TEST(worst <= 1e-5);
+}
+
 BOOST_DATA_TEST_CASE(gradients_match_finite_differences, bdata::make(kCases), lc) {
   KernelGradcheckOptions options;
   options.tolerance = 1e-6;
@@ -378,6 +455,7 @@ BOOST_DATA_TEST_CASE(extreme_settings_and_values_stay_finite, bdata::make(kExtre
 
 BOOST_DATA_TEST_CASE(bit_identical_at_1_and_2_threads,
                      bdata::make(std::vector<LrnCase>{{{3, 24, 700}, across(5, 1.0, 0.75, 1.0)},
+                                                      {{1, 10, 2000}, across(5, 1.0, 0.75, 1.0)},
                                                       {{3, 10, 600}, across(12, 1.0, 0.6, 1.0)},
                                                       {{2, 5, 9, 30}, within(3, 1.0, 0.75, 1.0)}}),
                      lc) {
@@ -386,11 +464,14 @@ BOOST_DATA_TEST_CASE(bit_identical_at_1_and_2_threads,
   const auto dy = random_array<float>(lc.shape, 10);
   omp_set_num_threads(1);
   const auto y1 = run_forward(lc, x);
+  const auto bands1 = run_forward_walks(lc, x, true);
   const auto dx1 = run_backward(lc, x, dy);
   omp_set_num_threads(2);
   const auto y2 = run_forward(lc, x);
+  const auto bands2 = run_forward_walks(lc, x, true);
   const auto dx2 = run_backward(lc, x, dy);
   BOOST_TEST(std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)) == 0);
+  BOOST_TEST(std::memcmp(bands1.data(), bands2.data(), y1.size() * sizeof(float)) == 0);
   BOOST_TEST(std::memcmp(dx1.data(), dx2.data(), dx1.size() * sizeof(float)) == 0);
 }
 

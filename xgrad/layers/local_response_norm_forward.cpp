@@ -2,6 +2,7 @@
 #include <xgrad/layers/local_response_norm_kernels.hpp>  // first: its pragmas cover xsimd's headers
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <type_traits>
 #include <vector>
@@ -10,6 +11,15 @@
 #include <xgrad/layers/local_response_norm.hpp>
 
 namespace xgrad {
+
+namespace detail {
+namespace {
+std::atomic<LrnWalks> walks{LrnWalks::Automatic};
+}  // namespace
+
+LrnWalks set_lrn_walks(LrnWalks w) { return walks.exchange(w); }
+LrnWalks lrn_walks() { return walks.load(std::memory_order_relaxed); }
+}  // namespace detail
 
 template <class T>
 void lrn_forward(const T* x, T* y, const std::vector<std::size_t>& shape, const LrnOptions& o) {

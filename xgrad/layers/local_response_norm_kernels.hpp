@@ -7,13 +7,17 @@
 // One file per kernel family, and this one, which chooses between them:
 //   local_response_norm_kernels_common.hpp   work items, s^(-beta) (NegPow), coefficients
 //   local_response_norm_kernels_columns.hpp  column walks: across channels, n <= kMaxDirect
+//   local_response_norm_kernels_bands.hpp    band walks: the float forward with beta = 3/4
+//                                            across channels, n <= kMaxDirect, large tensors
 //   local_response_norm_kernels_rows.hpp     row stacks: longer windows, and within channel
+//   local_response_norm_kernels_hooks.hpp    test hooks (which walks the forward takes)
 //
 // Dimension key: N = batch, C = channels, S = inner size (product of the trailing dims),
 // H, W = height, width (within channel), n = window size.
 //
 // Which version runs: across channels with n <= kMaxDirect = 8, the columns (one instantiation
-// per n); across channels with a longer window, row stacks over blocks of positions; within
+// per n), but for the float forward with beta = 3/4 on tensors of 2^22 values or more, where
+// memory bounds it, the bands (takes_band_walks; they give the columns' bits); across channels with a longer window, row stacks over blocks of positions; within
 // channel, row stacks over each (sample, channel) plane. Each for the BetaKind of beta (3/4,
 // 1/2 and 1 have their own forms of s^(-beta), see NegPow).
 //
@@ -29,7 +33,9 @@
 
 // First: the pragmas at its top cover xsimd's headers.
 #include <xgrad/layers/local_response_norm_kernels_common.hpp>
+#include <xgrad/layers/local_response_norm_kernels_bands.hpp>
 #include <xgrad/layers/local_response_norm_kernels_columns.hpp>
+#include <xgrad/layers/local_response_norm_kernels_hooks.hpp>
 #include <xgrad/layers/local_response_norm_kernels_rows.hpp>
 
 #include <algorithm>
@@ -100,6 +106,14 @@ void forward_impl(const T* x, T* y, const Geometry& g, const LrnOptions& o) {
     // x and y by value: a pointer captured by reference would have its address taken, and the
     // row-stack regions below would then reach it through that address.
     with_window_size(o.size(), [x, y, &g, &co, &pow](auto n) {
+      if constexpr (std::is_same<T, float>::value && K == BetaKind::ThreeQuarters) {
+        const detail::LrnWalks walks = detail::lrn_walks();
+        if (walks == detail::LrnWalks::Bands ||
+            (walks == detail::LrnWalks::Automatic && takes_band_walks(g.n, g.c, g.inner))) {
+          forward_bands<decltype(n)::value>(x, y, g.n, g.c, g.inner, co, pow);
+          return;
+        }
+      }
       forward_columns<T, K, decltype(n)::value>(x, y, g.n, g.c, g.inner, co, pow);
     });
   } else if (o.mode() == LrnMode::AcrossChannels) {

@@ -21,7 +21,9 @@
 // - backward_column: any scalar type and BetaKind.
 // - forward_columns / backward_columns: the OpenMP drivers. Each block is walked in the widest
 //   columns (four vectors forward for n <= 5, else two; two backward), then single vectors,
-//   then one ragged vector of the remaining positions (Full = false: partial loads and stores).
+//   then one ragged vector of the remaining positions (Full = false: partial loads and stores);
+//   forward_block_columns walks one block (the band walks redo a chunk with it).
+// - fast_three_quarters: one output vector of the fast form, shared with the band walks.
 #pragma once
 
 #include <xgrad/layers/local_response_norm_kernels_common.hpp>
@@ -196,6 +198,36 @@ struct FastThreeQuarters {
   bool check_low; // k may be subnormal or 0, so u may be too
 };
 
+// One output vector of the fast form: x_c s^(-3/4) from the window sum of squares `sum`, with
+// u's bit pattern folded into `highest` (and `lowest`). The column walks and the band walks
+// (local_response_norm_kernels_bands.hpp) share it, so both give the same bits.
+template <bool CheckLow>
+Batch<float> fast_three_quarters(const Batch<float>& sum, const Batch<float>& xc,
+                                 const Batch<float>& scale, const Batch<float>& k,
+                                 const Batch<float>& seven_thirds, Batch<std::uint32_t>& highest,
+                                 Batch<std::uint32_t>& lowest) {
+  using B = Batch<float>;
+  using U = Batch<std::uint32_t>;
+  const B u = xsimd::fma(scale, sum, k);
+  const U bits = xsimd::bitwise_cast<U>(u);
+  highest = xsimd::max(highest, bits);
+  if constexpr (CheckLow) lowest = xsimd::min(lowest, bits);
+  const B r = rsqrt_estimate(u);
+  const B z = r * rsqrt_estimate(r);
+  const B z2 = z * z;
+  const B w = fnma_float(u, z2 * z2, seven_thirds);
+  return xc * (z2 * z) * w;
+}
+
+// Whether the u of a walk, folded into highest (and lowest), were all normal and finite.
+template <bool CheckLow>
+bool fast_three_quarters_held(const Batch<std::uint32_t>& highest, const Batch<std::uint32_t>& lowest) {
+  using U = Batch<std::uint32_t>;
+  bool ok = !xsimd::any(highest >= U(std::uint32_t(0x7f800000u)));  // inf or NaN
+  if constexpr (CheckLow) ok = ok && !xsimd::any(lowest < U(std::uint32_t(0x00800000u)));
+  return ok;
+}
+
 template <int N, int V, bool Full, bool CheckLow>
 XGRAD_FLATTEN bool forward_column_fast(const float* x, float* y, Index channels, Index stride,
                                        Index count,
@@ -218,16 +250,10 @@ XGRAD_FLATTEN bool forward_column_fast(const float* x, float* y, Index channels,
     squares[v].push(xv * xv);
   };
   auto emit = [&](auto v, Index c) {
-    const B u = xsimd::fma(scale, squares[v].sum(), k);
-    const U bits = xsimd::bitwise_cast<U>(u);
-    highest = xsimd::max(highest, bits);
-    if constexpr (CheckLow) lowest = xsimd::min(lowest, bits);
-    const B r = rsqrt_estimate(u);
-    const B z = r * rsqrt_estimate(r);
-    const B z2 = z * z;
-    const B w = fnma_float(u, z2 * z2, seven_thirds);
     const Index at = c * stride + v * kL;
-    store_column<Full>(load_column<Full>(x + at, count) * (z2 * z) * w, y + at, count);
+    const B out = fast_three_quarters<CheckLow>(squares[v].sum(), load_column<Full>(x + at, count),
+                                                scale, k, seven_thirds, highest, lowest);
+    store_column<Full>(out, y + at, count);
   };
   Index e = 0;
   for (; e < channels && e < kHi; ++e) {
@@ -245,9 +271,7 @@ XGRAD_FLATTEN bool forward_column_fast(const float* x, float* y, Index channels,
       if (e >= kHi) emit(v, e - kHi);
     });
   }
-  bool ok = !xsimd::any(highest >= U(std::uint32_t(0x7f800000u)));  // inf or NaN
-  if constexpr (CheckLow) ok = ok && !xsimd::any(lowest < U(std::uint32_t(0x00800000u)));
-  return ok;
+  return fast_three_quarters_held<CheckLow>(highest, lowest);
 }
 
 template <int N, int V, bool Full>
@@ -311,51 +335,63 @@ void backward_column(const T* x, const T* dy, T* dx, Index channels, Index strid
   }
 }
 
+// (4/3)^(4/3) folded into the coefficients: see FastThreeQuarters.
+template <class T>
+FastThreeQuarters fast_three_quarters_of(const Coefficients<T>& co, bool k_is_normal) {
+  const double c = std::pow(4.0 / 3.0, 4.0 / 3.0);
+  return {static_cast<float>(c * static_cast<double>(co.scale)),
+          static_cast<float>(c * static_cast<double>(co.k)), !k_is_normal};
+}
+
+// Positions [begin, end) of one sample (x, y at its first value) in column walks: full
+// columns, single vectors, the ragged end.
+template <class T, BetaKind K, int N>
+void forward_block_columns(const T* x, T* y, Index begin, Index end, Index channels, Index inner,
+                           const Coefficients<T>& co, const NegPow<T, K>& pow,
+                           const FastThreeQuarters& fast) {
+  constexpr int kV = kForwardColumnVectors<N>;
+  constexpr Index kWide = kV * kLanes<T>;
+  Index p = begin;
+  if constexpr (std::is_same<T, float>::value && K == BetaKind::ThreeQuarters) {
+    for (; p + kWide <= end; p += kWide) {
+      forward_column_three_quarters<N, kV, true>(x + p, y + p, channels, inner, kLanes<T>, co, pow,
+                                                 fast);
+    }
+    for (; p + kLanes<T> <= end; p += kLanes<T>) {
+      forward_column_three_quarters<N, 1, true>(x + p, y + p, channels, inner, kLanes<T>, co, pow,
+                                                fast);
+    }
+    if (p < end) {
+      forward_column_three_quarters<N, 1, false>(x + p, y + p, channels, inner, end - p, co, pow,
+                                                 fast);
+    }
+  } else {
+    (void)fast;  // used by the float, beta = 3/4 instantiations only
+    for (; p + kWide <= end; p += kWide) {
+      forward_column<T, K, N, kV, true>(x + p, y + p, channels, inner, kLanes<T>, co, pow);
+    }
+    for (; p + kLanes<T> <= end; p += kLanes<T>) {
+      forward_column<T, K, N, 1, true>(x + p, y + p, channels, inner, kLanes<T>, co, pow);
+    }
+    if (p < end) {
+      forward_column<T, K, N, 1, false>(x + p, y + p, channels, inner, end - p, co, pow);
+    }
+  }
+}
+
 // Items are (sample, block of kBlock positions), cut by the shape alone; each thread writes
-// only its items' outputs. Within an item: full columns, single vectors, the ragged end.
+// only its items' outputs.
 template <class T, BetaKind K, int N>
 void forward_columns(const T* x, T* y, Index samples, Index channels, Index inner,
                      const Coefficients<T>& co, const NegPow<T, K>& pow) {
-  constexpr int kV = kForwardColumnVectors<N>;
-  constexpr Index kWide = kV * kLanes<T>;
   const Index blocks = blocks_per_sample(inner);
   const Index items = samples * blocks;
-  // (4/3)^(4/3): see FastThreeQuarters.
-  const double c = std::pow(4.0 / 3.0, 4.0 / 3.0);
-  const FastThreeQuarters fast{static_cast<float>(c * static_cast<double>(co.scale)),
-                               static_cast<float>(c * static_cast<double>(co.k)),
-                               !pow.k_is_normal};
-  (void)fast;  // unused by the other instantiations
+  const FastThreeQuarters fast = fast_three_quarters_of(co, pow.k_is_normal);
 #pragma omp parallel for schedule(static)
   for (Index item = 0; item < items; ++item) {
     const BlockItem b = block_item(item, blocks, channels, inner);
-    const T* xi = x + b.sample_offset;
-    T* yi = y + b.sample_offset;
-    Index p = b.begin;
-    if constexpr (std::is_same<T, float>::value && K == BetaKind::ThreeQuarters) {
-      for (; p + kWide <= b.end; p += kWide) {
-        forward_column_three_quarters<N, kV, true>(xi + p, yi + p, channels, inner, kLanes<T>,
-                                                   co, pow, fast);
-      }
-      for (; p + kLanes<T> <= b.end; p += kLanes<T>) {
-        forward_column_three_quarters<N, 1, true>(xi + p, yi + p, channels, inner, kLanes<T>, co,
-                                                  pow, fast);
-      }
-      if (p < b.end) {
-        forward_column_three_quarters<N, 1, false>(xi + p, yi + p, channels, inner, b.end - p, co,
-                                                   pow, fast);
-      }
-    } else {
-      for (; p + kWide <= b.end; p += kWide) {
-        forward_column<T, K, N, kV, true>(xi + p, yi + p, channels, inner, kLanes<T>, co, pow);
-      }
-      for (; p + kLanes<T> <= b.end; p += kLanes<T>) {
-        forward_column<T, K, N, 1, true>(xi + p, yi + p, channels, inner, kLanes<T>, co, pow);
-      }
-      if (p < b.end) {
-        forward_column<T, K, N, 1, false>(xi + p, yi + p, channels, inner, b.end - p, co, pow);
-      }
-    }
+    forward_block_columns<T, K, N>(x + b.sample_offset, y + b.sample_offset, b.begin, b.end,
+                                   channels, inner, co, pow, fast);
   }
 }
 
