@@ -11,7 +11,8 @@
 // (forward, weight gradient, and input gradient except for the first layer, of every
 // convolution and Linear: 2 FLOP per multiply-add; the rest is left out), and efficiency,
 // gflop / step time / the sgemm peak measured at the start of the same run; page_faults, the
-// minor page faults per step after two warm-up steps (memory newly taken from the OS).
+// minor page faults per step once warmed up (memory newly taken from the OS), and
+// warmup_steps, the steps that took (see train_step).
 // Freed memory is retained (xgrad::retain_freed_memory, as in alexnet_example) unless
 // --system_malloc is given.
 //
@@ -134,8 +135,20 @@ void train_step(benchmark::State& state, const std::string& preset, std::size_t 
     opt.step();
     return loss.value()();
   };
-  step();  // warm-up: first-touch allocations, momentum buffers
-  step();
+  // Warm-up: first-touch allocations, momentum buffers, and the heap's layout. malloc may still
+  // grow the heap in the second to fourth step (a block larger than any hole the earlier steps
+  // left; measured on AlexNet with the Winograd convolutions), after which the steps reuse the
+  // same memory. So at least two steps, then until three steps in a row took no new pages
+  // (at most kMaxWarmup); `warmup_steps` reports how many it took.
+  constexpr int kMaxWarmup = 20;
+  int warmup = 0, settled = 0;
+  while (warmup < kMaxWarmup && (warmup < 2 || settled < 3)) {
+    const long before = minor_faults();
+    step();
+    ++warmup;
+    settled = minor_faults() == before ? settled + 1 : 0;
+  }
+  state.counters["warmup_steps"] = warmup;
   const long faults_before = minor_faults();
   for (auto _ : state) benchmark::DoNotOptimize(step());
   // Memory taken from the operating system in the steady state: minor page faults per step.
