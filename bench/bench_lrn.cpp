@@ -10,6 +10,9 @@
 //                               same software prefetches), no arithmetic: the floor of the
 //                               column design itself, to tell what the order costs from what
 //                               the kernel's arithmetic costs
+//   lrn_forward_columns_paired/ the same, with the column walks forced where the forward takes
+//                               its band walks (tensors of 2^22 values or more): the two walks
+//                               in one run, to check the choice on another CPU
 //   lrn_forward_paired/...      the forward and stream_copy timed back to back in every
 //   lrn_backward_paired/...     iteration (the backward and stream_r2w1), in alternating
 //                               order, so that kernel and reference see the same machine
@@ -32,6 +35,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include <xgrad/layers/local_response_norm.hpp>
+#include <xgrad/layers/local_response_norm_kernels_hooks.hpp>
 
 namespace {
 
@@ -108,6 +112,17 @@ class Forward : public LrnCase {
 
  private:
   Buffer x_, y_;
+};
+
+// The forward with the column walks forced (see lrn_forward_columns_paired above).
+class ForwardColumns : public Forward {
+ public:
+  using Forward::Forward;
+  void operator()() {
+    const xgrad::detail::LrnWalks before = xgrad::detail::set_lrn_walks(xgrad::detail::LrnWalks::Columns);
+    Forward::operator()();
+    xgrad::detail::set_lrn_walks(before);
+  }
 };
 
 // dx from x and dy (nothing saved by the forward): two reads, one write.
@@ -223,6 +238,12 @@ void lrn_forward_paired(benchmark::State& state) {
   run_paired(state, kernel, reference);
 }
 
+void lrn_forward_columns_paired(benchmark::State& state) {
+  ForwardColumns kernel(state);
+  CopyPass reference(kernel.x(), kernel.count());
+  run_paired(state, kernel, reference);
+}
+
 void lrn_backward_paired(benchmark::State& state) {
   Backward kernel(state);
   AddPass reference(kernel.x(), kernel.dy(), kernel.count());
@@ -318,6 +339,7 @@ BENCHMARK(column_copy)->Apply(stream_cases);
 BENCHMARK(lrn_forward)->Apply(lrn_cases);
 BENCHMARK(lrn_backward)->Apply(lrn_cases);
 BENCHMARK(lrn_forward_paired)->Apply(paired_cases);
+BENCHMARK(lrn_forward_columns_paired)->Apply(paired_cases);
 BENCHMARK(lrn_backward_paired)->Apply(paired_cases);
 
 BENCHMARK_MAIN();
