@@ -1,6 +1,7 @@
 // Internal to xgrad (not installed): the band walks of LocalResponseNorm's float forward with
-// beta = 3/4 across channels (AlexNet's layers), for channel planes of kBandMinInner positions
-// or more.
+// beta = 3/4 across channels (AlexNet's layers), for tensors large enough to be bound by memory
+// (takes_band_walks: 2^22 values or more, planes of kBandMinInner positions or more, at least
+// kBandMinItems work items).
 //
 // A column walk (local_response_norm_kernels_columns.hpp) visits all C channel planes for each
 // 64 positions, so it reads short runs from C places at once; on cores whose prefetchers follow
@@ -52,8 +53,6 @@ struct BandLayout {
   Index chunk;        // positions per chunk (a whole number of vectors, but the last)
   Index ring_stride;  // floats between ring rows
 };
-
-inline Index ceil_div(Index a, Index b) { return (a + b - 1) / b; }
 
 inline BandLayout band_layout(Index inner) {
   constexpr Index kL = kLanes<float>;

@@ -37,13 +37,16 @@
 namespace xgrad {
 namespace {
 
+// a / b rounded up, for positive a and b.
+inline Index ceil_div(Index a, Index b) { return (a + b - 1) / b; }
+
 // Positions per across-channel work item: a few hundred keeps items balanced over threads
 // and, for row stacks, long contiguous runs per channel while the live rows fit in L1/L2.
 constexpr Index kBlock = 512;
 
 // Across-channel work items: (sample, block of kBlock positions), numbered sample-major and
 // cut by the shape alone. `blocks` is the number of blocks per sample.
-inline Index blocks_per_sample(Index inner) { return (inner + kBlock - 1) / kBlock; }
+inline Index blocks_per_sample(Index inner) { return ceil_div(inner, kBlock); }
 
 struct BlockItem {
   Index sample_offset;  // of the sample's first value
@@ -55,7 +58,7 @@ inline BlockItem block_item(Index item, Index blocks, Index channels, Index inne
   return {(item / blocks) * channels * inner, begin, std::min(begin + kBlock, inner)};
 }
 
-inline Index round_up(Index value, Index multiple) { return (value + multiple - 1) / multiple * multiple; }
+inline Index round_up(Index value, Index multiple) { return ceil_div(value, multiple) * multiple; }
 
 // Estimates of 1/sqrt(s) for float vectors: 14 bits with AVX-512 (vrsqrt14ps), 12 bits
 // otherwise. (xsimd 8.1's AVX-512 rsqrt names an intrinsic that GCC lacks, hence the direct
