@@ -15,12 +15,24 @@
 //
 //   maxpool_forward/N/C/H/W/K/S        MaxPool2d's forward (values and argmax), as input elements
 //                                      read per second
+//
+//   linear_gemm/N/In/Out/Op            one of Linear's products through gemm(), at batch N:
+//                                      Op 0 y = x W^T, 1 dx = dy W, 2 dW += dy^T x; GFLOP/s and
+//                                      the weight's bytes per second (each reads or writes W
+//                                      once). At batch 16 gemm() takes xgrad's kernels for small
+//                                      batches (core/blas_skinny_kernels.hpp).
+//   linear_gemm_openblas/...           the same product as OpenBLAS calls on column blocks of
+//                                      256 over the threads (what gemm() does for such shapes
+//                                      otherwise): the reference of the same run
 #include <cstddef>
 #include <cstdint>
 #include <random>
 #include <vector>
 
+#include <algorithm>
+
 #include <benchmark/benchmark.h>
+#include <omp.h>
 
 #include <xgrad/core/blas.hpp>
 #include <xgrad/layers/conv2d.hpp>
@@ -154,6 +166,59 @@ void maxpool_forward(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * x.size()));
 }
 
+// Linear's three products at (N, In, Out); op as in the header.
+struct LinearProduct {
+  bool trans_a, trans_b;
+  std::size_t m, n, k;
+  float beta;
+};
+
+LinearProduct linear_product(std::size_t batch, std::size_t in, std::size_t out, int op) {
+  if (op == 0) return {false, true, batch, out, in, 0.0f};
+  if (op == 1) return {false, false, batch, in, out, 0.0f};
+  return {true, false, out, in, batch, 1.0f};
+}
+
+void linear_case(benchmark::State& state, bool openblas) {
+  const std::size_t batch = static_cast<std::size_t>(state.range(0)), in = static_cast<std::size_t>(state.range(1)),
+                    out = static_cast<std::size_t>(state.range(2));
+  const LinearProduct p = linear_product(batch, in, out, static_cast<int>(state.range(3)));
+  const std::vector<float> a = random_buffer(p.m * p.k, 6), b = random_buffer(p.k * p.n, 7);
+  std::vector<float> c(p.m * p.n, 0.0f);
+  constexpr std::size_t kBlock = 256;
+  const std::ptrdiff_t blocks = static_cast<std::ptrdiff_t>((p.n + kBlock - 1) / kBlock);
+  const std::size_t lda = p.trans_a ? p.m : p.k, ldb = p.trans_b ? p.k : p.n;
+  for (auto _ : state) {
+    if (openblas) {
+#pragma omp parallel for schedule(static)
+      for (std::ptrdiff_t i = 0; i < blocks; ++i) {
+        const std::size_t first = static_cast<std::size_t>(i) * kBlock, width = std::min(kBlock, p.n - first);
+        xgrad::gemm_serial(p.trans_a, p.trans_b, p.m, width, p.k, 1.0f, a.data(), lda,
+                           p.trans_b ? b.data() + first * ldb : b.data() + first, ldb, p.beta, c.data() + first, p.n);
+      }
+    } else {
+      xgrad::gemm(p.trans_a, p.trans_b, p.m, p.n, p.k, 1.0f, a.data(), b.data(), p.beta, c.data());
+    }
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  set_gflops(state, 2.0 * static_cast<double>(p.m) * p.n * p.k);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * in * out * sizeof(float)));
+}
+
+void linear_gemm(benchmark::State& state) { linear_case(state, false); }
+void linear_gemm_openblas(benchmark::State& state) { linear_case(state, true); }
+
+// AlexNet's FC1 and FC2 at batch 16, each product.
+void linear_cases(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"N", "In", "Out", "Op"});
+  for (int op = 0; op < 3; ++op) {
+    b->Args({16, 9216, 4096, op});
+    b->Args({16, 4096, 4096, op});
+  }
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
 }  // namespace
 
 BENCHMARK(maxpool_forward)
@@ -167,5 +232,7 @@ BENCHMARK(gemm_of_forward)->Apply(conv_cases);
 BENCHMARK(conv_forward)->Apply(conv_cases);
 BENCHMARK(conv_backward)->Apply(conv_cases);
 BENCHMARK(conv_backward_no_dx)->Apply(conv_cases);
+BENCHMARK(linear_gemm)->Apply(linear_cases);
+BENCHMARK(linear_gemm_openblas)->Apply(linear_cases);
 
 BENCHMARK_MAIN();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <xgrad/core/blas.hpp>
+#include <xgrad/core/blas_skinny_kernels.hpp>
 #include <xgrad/core/error.hpp>
 #include <xgrad/core/memory.hpp>
 #include <xgrad/core/npy.hpp>
@@ -353,6 +354,77 @@ BOOST_AUTO_TEST_CASE(large_gemm_is_split_and_identical_at_any_thread_count) {
       }
     }
   }
+}
+
+// The kernels gemm() takes for a small batch against a large weight (blas_skinny_kernels.hpp):
+// every flag combination they serve, with ragged rows and columns (rows of A and B in register
+// tiles of 4, lanes of 16 or 8, panels of 128 rows), alpha and beta, and C full of NaN where
+// beta is 0 (BLAS does not read it then). Each element is held to a double sum within the
+// worst-case bound of a float sum of k products, (k + 8) u sum |alpha a b| + |beta c|, and the
+// results must be the same bits at 1 and 2 threads.
+BOOST_AUTO_TEST_CASE(skinny_gemm_matches_double_reference_and_is_identical_at_any_thread_count) {
+  struct Case {
+    bool ta, tb;
+    std::size_t m, n, k;
+  };
+  const std::vector<Case> cases = {
+      {false, true, 16, 1030, 1021},  // y = x W^T: full tiles of A, ragged rows of B and k
+      {false, true, 3, 257, 4099},    // fewer rows than a tile, k past 4096
+      {false, false, 16, 1031, 1033}, // dx = dy W: a ragged strip and panel
+      {false, false, 5, 4100, 300},   // rows below a register pass, several panels
+      {true, false, 1037, 1029, 16},  // dW = dy^T x: k at its largest, ragged rows and columns
+      {true, false, 1026, 1027, 1},   // a single product per element
+  };
+  Rng rng(29);
+  const float alpha = 0.75f;
+  for (const Case& t : cases) {
+    BOOST_TEST_CONTEXT("ta " << t.ta << " tb " << t.tb << " m " << t.m << " n " << t.n << " k " << t.k) {
+      BOOST_TEST_REQUIRE(detail::takes_skinny_gemm(t.ta, t.tb, t.m, t.n, t.k));
+      Tensor a = empty(t.ta ? Shape{t.k, t.m} : Shape{t.m, t.k});
+      Tensor b = empty(t.tb ? Shape{t.n, t.k} : Shape{t.k, t.n});
+      rng.fill_normal(a, 0, 1);
+      rng.fill_normal(b, 0, 1);
+      Tensor c0 = empty({t.m, t.n});
+      rng.fill_normal(c0, 0, 1);
+      for (const float beta : {0.0f, 2.0f}) {
+        Tensor c1 = c0, c2 = c0;
+        if (beta == 0.0f) {
+          c1.fill(std::nanf(""));
+          c2.fill(std::nanf(""));
+        }
+        set_num_threads(1);
+        gemm(t.ta, t.tb, t.m, t.n, t.k, alpha, a.data(), b.data(), beta, c1.data());
+        set_num_threads(2);
+        gemm(t.ta, t.tb, t.m, t.n, t.k, alpha, a.data(), b.data(), beta, c2.data());
+        BOOST_TEST(std::memcmp(c1.data(), c2.data(), c1.size() * sizeof(float)) == 0);
+        const double u = std::ldexp(1.0, -24);
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < t.m; ++i) {
+          for (std::size_t j = 0; j < t.n; ++j) {
+            double ref = beta * double(c0(i, j)), bound = std::abs(ref);
+            for (std::size_t p = 0; p < t.k; ++p) {
+              const double term = double(alpha) * (t.ta ? a(p, i) : a(i, p)) * (t.tb ? b(j, p) : b(p, j));
+              ref += term;
+              bound += std::abs(term);
+            }
+            if (!(std::abs(c2(i, j) - ref) <= double(t.k + 8) * u * bound)) ++bad;
+          }
+        }
+        BOOST_TEST(bad == 0u, bad << " elements beyond the bound (beta " << beta << ")");
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(skinny_gemm_takes_only_small_batches_against_large_operands) {
+  BOOST_TEST(detail::takes_skinny_gemm(false, true, 16, 4096, 9216));   // AlexNet's FC1 forward
+  BOOST_TEST(detail::takes_skinny_gemm(false, false, 16, 9216, 4096));  // its input gradient
+  BOOST_TEST(detail::takes_skinny_gemm(true, false, 4096, 9216, 16));   // its weight gradient
+  BOOST_TEST(!detail::takes_skinny_gemm(false, true, 17, 4096, 9216));  // a larger batch
+  BOOST_TEST(!detail::takes_skinny_gemm(true, false, 4096, 9216, 17));
+  BOOST_TEST(!detail::takes_skinny_gemm(false, true, 16, 1000, 1000));  // a weight below 2^20
+  BOOST_TEST(!detail::takes_skinny_gemm(true, true, 16, 4096, 9216));   // no kernel for both transposed
+  BOOST_TEST(!detail::takes_skinny_gemm(true, false, 4096, 9216, 0));   // k = 0: BLAS's scaling
 }
 
 // OpenBLAS's choice of kernels (blas_kernels()). The case for a user's OPENBLAS_CORETYPE runs

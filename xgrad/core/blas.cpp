@@ -1,5 +1,7 @@
 #include <xgrad/core/blas.hpp>
 
+#include <xgrad/core/blas_skinny_kernels.hpp>
+
 #include <strings.h>
 
 #include <algorithm>
@@ -120,6 +122,10 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
     detail::checked_product("gemm", "k", {k}, kMaxGemmSize);
   }
   const std::size_t lda = trans_a ? m : k, ldb = trans_b ? k : n, ldc = n;
+  if (detail::takes_skinny_gemm(trans_a, trans_b, m, n, k)) {
+    detail::skinny_gemm(trans_a, trans_b, m, n, k, alpha, a, b, beta, c);
+    return;
+  }
   // m * n * k, saturated (it can pass 2^64 for sizes below 2^31 each).
   std::size_t work = 0;
   if (__builtin_mul_overflow(m, n, &work) || __builtin_mul_overflow(work, k, &work)) work = SIZE_MAX;

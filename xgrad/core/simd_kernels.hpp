@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <xsimd/xsimd.hpp>
@@ -34,6 +35,16 @@
 #define XGRAD_NO_UNROLL _Pragma("GCC unroll 0")
 #endif
 
+// On a kernel: inline everything it calls (per-vector lambdas above all). One call left out of
+// line forces arrays of registers out to memory, which GCC's inliner does for wider register
+// blocks otherwise. Not under AddressSanitizer, where the fully inlined, instrumented kernels
+// take GCC many times longer to compile and speed does not matter.
+#if defined(__SANITIZE_ADDRESS__)
+#define XGRAD_FLATTEN
+#else
+#define XGRAD_FLATTEN __attribute__((flatten))
+#endif
+
 namespace xgrad {
 namespace {
 
@@ -46,6 +57,22 @@ template <class T>
 constexpr Index kLanes = static_cast<Index>(Batch<T>::size);
 template <class T>
 using AlignedVector = std::vector<T, xsimd::aligned_allocator<T>>;
+
+// Raw SIMD registers: arrays of them (not of xsimd::batch, which GCC keeps in memory) indexed
+// only by compile-time constants (for_each_vector, index_sequence folds) stay in registers.
+template <class T>
+using Reg = typename Batch<T>::register_type;
+
+// Calls f(std::integral_constant<int, I>()) for I = 0 .. V-1: a loop whose index is a
+// compile-time constant, so per-vector state (arrays of Reg) stays in registers.
+template <class F, int... I>
+void for_each_vector(std::integer_sequence<int, I...>, F&& f) {
+  (f(std::integral_constant<int, I>()), ...);
+}
+template <int V, class F>
+void for_each_vector(F&& f) {
+  for_each_vector(std::make_integer_sequence<int, V>(), f);
+}
 
 // Loads `count` (1..lanes) values and zero-fills the other lanes.
 template <class T>

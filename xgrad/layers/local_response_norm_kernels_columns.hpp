@@ -70,11 +70,7 @@ void store_column(const Batch<T>& value, T* dst, Index count) {
   }
 }
 
-// Register rings: arrays of raw SIMD registers (not of xsimd::batch, which GCC keeps in
-// memory) indexed only by compile-time constants (index_sequence folds, not loops), so the
-// compiler keeps them in registers.
-template <class T>
-using Reg = typename Batch<T>::register_type;
+// Register rings: arrays of Reg (simd_kernels.hpp) indexed only by compile-time constants.
 
 // Shifts a ring one step: the oldest value leaves, `value` enters last.
 template <class T, std::size_t L, std::size_t... I>
@@ -129,26 +125,6 @@ class RegisterWindow {
   Reg<T> last_;                      // v_e
 };
 
-// Column walks inline everything they call (the per-vector lambdas above all): one call left
-// out of line forces the register rings out to memory, which GCC's inliner does for wider
-// columns otherwise. Not under AddressSanitizer, where the fully inlined, instrumented walks
-// take GCC many times longer to compile and speed does not matter.
-#if defined(__SANITIZE_ADDRESS__)
-#define XGRAD_FLATTEN
-#else
-#define XGRAD_FLATTEN __attribute__((flatten))
-#endif
-
-// Calls f(std::integral_constant<int, I>()) for I = 0 .. V-1: a loop over the vectors of a
-// column whose index is a compile-time constant, so per-vector state stays in registers.
-template <class F, int... I>
-void for_each_vector(std::integer_sequence<int, I...>, F&& f) {
-  (f(std::integral_constant<int, I>()), ...);
-}
-template <int V, class F>
-void for_each_vector(F&& f) {
-  for_each_vector(std::make_integer_sequence<int, V>(), f);
-}
 
 // A column is V full vectors of adjacent positions (or, at the ragged end of a block, one
 // vector of `count` positions), walked down the channels x[c * stride], c = 0 .. C-1. Wider
