@@ -129,6 +129,56 @@ BOOST_AUTO_TEST_CASE(a_first_gradient_is_stored_and_a_later_one_added) {
   }
 }
 
+// zero_grad leaves its zeros pending (VariableImpl::grad_zero): the gradient must still read as
+// zeros everywhere, and whatever comes next must act on zeros: a kernel that overwrites the
+// buffer (Linear's weight gradient, Conv2d's input gradient) stores the fresh gradient, one that
+// accumulates (grad_buffer(), add_grad) adds to zeros. The buffer is kept.
+BOOST_AUTO_TEST_CASE(zero_grad_acts_as_zeros_for_every_later_use) {
+  manual_seed(7);
+  Rng rng(8);
+  Linear fc(6, 5);
+  Conv2d conv(Conv2dOptions(2, 3, 3).padding(1));
+  Tensor xv = empty({3, 6}), cv = empty({2, 2, 5, 5});
+  rng.fill_normal(xv, 0.0, 1.0);
+  rng.fill_normal(cv, 0.0, 1.0);
+  auto run = [&](Variable& x, Variable& c) {
+    sum(fc(x)).backward();
+    sum(conv(c)).backward();
+  };
+  Variable x(xv, true), c(cv, true);
+  run(x, c);
+  const Tensor w_once = fc.weight().grad(), b_once = fc.bias().grad(), x_once = x.grad(), c_once = c.grad(),
+               k_once = conv.weight().grad();
+  const float* buffer = fc.weight().grad().data();
+  // Twice without zero_grad: accumulated.
+  run(x, c);
+  BOOST_TEST(xt::allclose(fc.weight().grad(), 2.0f * w_once, 1e-6, 1e-6));
+  for (Variable v : {fc.weight(), fc.bias(), x, c, conv.weight()}) v.zero_grad();
+  BOOST_TEST(fc.weight().has_grad());
+  // Read: zeros, in the same buffer.
+  BOOST_TEST(fc.bias().grad() == zeros({5}));
+  // Then the same backward: exactly the fresh gradients (stored or added onto zeros).
+  run(x, c);
+  BOOST_TEST(fc.weight().grad().data() == buffer);
+  BOOST_TEST(fc.weight().grad() == w_once);
+  BOOST_TEST(fc.bias().grad() == b_once);
+  BOOST_TEST(x.grad() == x_once);
+  BOOST_TEST(c.grad() == c_once);
+  BOOST_TEST(conv.weight().grad() == k_once);
+  // add_grad and grad_buffer() after zero_grad start from zeros too.
+  x.zero_grad();
+  x.add_grad(xv, "test");
+  BOOST_TEST(x.grad() == xv);
+  c.zero_grad();
+  BOOST_TEST(c.grad_buffer() == zeros({2, 2, 5, 5}));
+  // An optimiser step over a gradient zeroed and never written again: weight decay alone.
+  fc.zero_grad();
+  const Tensor before = fc.weight().value();
+  optim::SGD opt(fc.parameters(), optim::SGDOptions(0.5).weight_decay(0.25));
+  opt.step();
+  BOOST_TEST(xt::allclose(fc.weight().value(), before * (1.0f - 0.5f * 0.25f), 1e-6, 1e-7));
+}
+
 BOOST_AUTO_TEST_CASE(no_grad_records_and_saves_nothing) {
   Variable x = param({1, -2});
   {

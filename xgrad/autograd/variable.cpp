@@ -15,6 +15,15 @@ Variable::Variable(Tensor value, bool requires_grad, std::string name)
   impl_->name = std::move(name);
 }
 
+namespace {
+// The zeros zero_grad left pending, written.
+void fill_zero_grad(detail::VariableImpl& impl) {
+  if (!impl.grad_zero) return;
+  parallel_fill(impl.grad.data(), static_cast<std::int64_t>(impl.grad.size()), 0.0f);
+  impl.grad_zero = false;
+}
+}  // namespace
+
 detail::VariableImpl& Variable::checked() const {
   XGRAD_CHECK(impl_ != nullptr, "Variable: use of an undefined Variable");
   return *impl_;
@@ -39,9 +48,10 @@ bool Variable::is_op_output() const { return checked().tape != nullptr; }
 bool Variable::has_grad() const { return checked().has_grad; }
 
 const Tensor& Variable::grad() const {
-  const auto& impl = checked();
+  auto& impl = checked();
   XGRAD_CHECK(impl.has_grad, "Variable", impl.name.empty() ? "" : " '" + impl.name + "'", " of shape ",
         shape_str(impl.value.shape()), " has no gradient (backward has not reached it)");
+  fill_zero_grad(impl);
   return impl.grad;
 }
 
@@ -54,7 +64,8 @@ Tensor& Variable::grad_buffer() const {
 
 Tensor& Variable::grad_buffer(bool& overwrite) const {
   auto& impl = checked();
-  overwrite = !impl.has_grad;
+  overwrite = !impl.has_grad || impl.grad_zero;
+  impl.grad_zero = false;
   if (overwrite) {
     if (impl.grad.shape() != impl.value.shape()) {
       impl.grad = empty(Shape(impl.value.shape().begin(), impl.value.shape().end()), "gradient");
@@ -77,6 +88,7 @@ void Variable::add_grad(const Tensor& g, const char* op) const {
     impl.has_grad = true;
     return;
   }
+  fill_zero_grad(impl);
   float* dst = impl.grad.data();
   const float* src = g.data();
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(g.size());
@@ -86,13 +98,14 @@ void Variable::add_grad(const Tensor& g, const char* op) const {
 
 void Variable::zero_grad() const {
   auto& impl = checked();
-  if (impl.has_grad) impl.grad.fill(0.0f);
+  if (impl.has_grad) impl.grad_zero = true;
 }
 
 void Variable::reset_grad() const {
   auto& impl = checked();
   impl.grad = Tensor();
   impl.has_grad = false;
+  impl.grad_zero = false;
 }
 
 void Variable::backward(bool retain_tape) const { Tape::active().backward(*this, nullptr, retain_tape); }

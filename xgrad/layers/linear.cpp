@@ -34,13 +34,18 @@ Variable linear(const Variable& x, const Variable& weight, const Variable& bias)
       for (std::size_t o = 0; o < out; ++o) yd[i * out + o] += b[o];
   }
   auto backward = [x, w = weight, b = bias, n, in, o = out](const Tensor& dy) mutable {
-    // dx (N, I) += dy (N, O) W (O, I); dW (O, I) += dy^T x; db (O) += sum over N of dy
+    // dx (N, I) += dy (N, O) W (O, I); dW (O, I) += dy^T x; db (O) += sum over N of dy (dx and dW
+    // stored instead where their buffers are new or zeroed by zero_grad)
     if (x.requires_grad()) {
       bool overwrite = false;
       float* dx = x.grad_buffer(overwrite).data();
       gemm(false, false, n, in, o, 1.0f, dy.data(), w.value().data(), overwrite ? 0.0f : 1.0f, dx);
     }
-    if (w.requires_grad()) gemm(true, false, o, in, n, 1.0f, dy.data(), x.value().data(), 1.0f, w.grad_buffer().data());
+    if (w.requires_grad()) {
+      bool overwrite = false;
+      float* dw = w.grad_buffer(overwrite).data();
+      gemm(true, false, o, in, n, 1.0f, dy.data(), x.value().data(), overwrite ? 0.0f : 1.0f, dw);
+    }
     if (b.defined() && b.requires_grad()) {
       float* db = b.grad_buffer().data();
       const float* g = dy.data();
