@@ -14,8 +14,8 @@
 // the same sum in the same order as in RegisterWindow: the band and column walks give the same
 // bits (and the same s^(-3/4), through fast_three_quarters).
 //
-// As in the column walks, u's bit patterns are tracked; a chunk with any u that is not normal
-// and finite is redone by the column walks (which then take NegPow's exact form per column where
+// As in the column walks, u's bit patterns are tracked; a chunk with any u that is not finite
+// is redone by the column walks (which then take NegPow's exact form per column where
 // needed). The chunks are cut by the shape alone, so results stay bit-identical at any thread
 // count.
 #pragma once
@@ -76,11 +76,10 @@ inline bool takes_band_walks(Index samples, Index channels, Index inner) {
 // its first position in channel 0). squares[a] is x^2 of channel c0 - N/2 + a; the first N-1
 // come from the ring, which then takes the last N-1 for the next band. Last: the band reaches
 // past the last channel (channels beyond are zero, outputs beyond are not written).
-template <int N, bool Last, bool CheckLow>
+template <int N, bool Last>
 XGRAD_FLATTEN void forward_band(const float* x, float* y, Index channels, Index stride, Index len,
                                 Index c0, float* ring, Index ring_stride,
-                                const FastThreeQuarters& fast, Batch<std::uint32_t>& highest,
-                                Batch<std::uint32_t>& lowest) {
+                                const FastThreeQuarters& fast, Batch<std::uint32_t>& highest) {
   using B = Batch<float>;
   constexpr Index kL = kLanes<float>;
   constexpr int kG = kBandChannels;
@@ -121,7 +120,7 @@ XGRAD_FLATTEN void forward_band(const float* x, float* y, Index channels, Index 
         sum += B(squares[j + 2 * m + 2]) + B(squares[j + 2 * m + 3]);
       });
       if constexpr (N > 1 && N % 2 == 1) sum += B(squares[j + N - 1]);
-      const B out = fast_three_quarters<CheckLow>(sum, B(inputs[j]), scale, k, seven_thirds, highest, lowest);
+      const B out = fast_three_quarters(sum, B(inputs[j]), scale, k, seven_thirds, highest);
       store_column<kFull>(out, y + c * stride + i, count);
       __builtin_prefetch(y + (c + kG) * stride + i, 1);
     });
@@ -132,9 +131,8 @@ XGRAD_FLATTEN void forward_band(const float* x, float* y, Index channels, Index 
 }
 
 // One chunk, positions [0, len) of a sample's planes: the ring set to the squares of channels
-// -N/2 .. kHi - 1 (zero outside [0, C)), then the bands. False if any u was not normal and
-// finite.
-template <int N, bool CheckLow>
+// -N/2 .. kHi - 1 (zero outside [0, C)), then the bands. False if any u was not finite.
+template <int N>
 bool forward_chunk_bands(const float* x, float* y, Index channels, Index stride, Index len,
                          float* ring, Index ring_stride, const FastThreeQuarters& fast) {
   using B = Batch<float>;
@@ -153,17 +151,15 @@ bool forward_chunk_bands(const float* x, float* y, Index channels, Index stride,
       square.store_aligned(row + i);
     }
   }
-  U highest(std::uint32_t(0)), lowest(~std::uint32_t(0));
+  U highest(std::uint32_t(0));
   Index c0 = 0;
   for (; c0 + kBandChannels + kHi <= channels; c0 += kBandChannels) {
-    forward_band<N, false, CheckLow>(x, y, channels, stride, len, c0, ring, ring_stride, fast,
-                                     highest, lowest);
+    forward_band<N, false>(x, y, channels, stride, len, c0, ring, ring_stride, fast, highest);
   }
   for (; c0 < channels; c0 += kBandChannels) {
-    forward_band<N, true, CheckLow>(x, y, channels, stride, len, c0, ring, ring_stride, fast,
-                                    highest, lowest);
+    forward_band<N, true>(x, y, channels, stride, len, c0, ring, ring_stride, fast, highest);
   }
-  return fast_three_quarters_held<CheckLow>(highest, lowest);
+  return fast_three_quarters_held(highest);
 }
 
 // The driver: items (sample, chunk), cut by the shape alone; each thread writes only its
@@ -189,9 +185,7 @@ void forward_bands(const float* x, float* y, Index samples, Index channels, Inde
       const float* xi = x + sample_offset + begin;
       float* yi = y + sample_offset + begin;
       const bool ok =
-          fast.check_low
-              ? forward_chunk_bands<N, true>(xi, yi, channels, inner, len, ring.data(), layout.ring_stride, fast)
-              : forward_chunk_bands<N, false>(xi, yi, channels, inner, len, ring.data(), layout.ring_stride, fast);
+          fast.usable && forward_chunk_bands<N>(xi, yi, channels, inner, len, ring.data(), layout.ring_stride, fast);
       if (!ok) {
         forward_block_columns<float, BetaKind::ThreeQuarters, N>(x + sample_offset, y + sample_offset, begin,
                                                                  begin + len, channels, inner, co, pow, fast);

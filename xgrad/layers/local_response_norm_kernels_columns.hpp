@@ -162,32 +162,30 @@ XGRAD_FLATTEN void forward_column(const T* x, T* y, Index channels, Index stride
 // estimate of u^(-1/4) with relative error d, s^(-3/4) = (4/3) u^(-3/4) is formed as
 //   z^3 (7/3 - u z^4) = (4/3) z^3 (7/4 - 3/4 u z^4),
 // one linearised Newton step for u^(-3/4): relative error about 10.5 d^2 (below 1e-7 from the
-// 14-bit estimates, below 4e-6 from 12-bit ones). The estimates hold for normal finite u;
-// instead of a test and branch per vector, the largest (and, when k may be subnormal or 0,
-// the smallest) bit pattern of u is tracked, and a column with any u that is not normal and
-// finite (also NaN, as its pattern exceeds inf's) is redone by forward_column (NegPow per
-// vector). The choice depends on the column's data alone, so results stay bit-identical at
-// any thread count (y does not alias x, so the redo can reread x).
+// 14-bit estimates, below 4e-6 from 12-bit ones). The estimates hold for normal finite u. The
+// float kernels run with k normal (k = 0 goes to the double kernels, and k in (0, FLT_MIN) is
+// refused: validate_lrn_options), and u >= c k > k, so u is never 0 or subnormal; instead of a
+// test and branch per vector, the largest bit pattern of u is tracked, and a column with any u
+// that is not finite (also NaN, as its pattern exceeds inf's) is redone by forward_column
+// (NegPow per vector). The choice depends on the column's data alone, so results stay
+// bit-identical at any thread count (y does not alias x, so the redo can reread x). Should k
+// ever not be normal (`usable` false), the columns take NegPow's forms throughout.
 struct FastThreeQuarters {
   float u_scale;  // c alpha / n
   float u_k;      // c k
-  bool check_low; // k may be subnormal or 0, so u may be too
+  bool usable;    // k is normal, so every finite u is
 };
 
 // One output vector of the fast form: x_c s^(-3/4) from the window sum of squares `sum`, with
-// u's bit pattern folded into `highest` (and `lowest`). The column walks and the band walks
+// u's bit pattern folded into `highest`. The column walks and the band walks
 // (local_response_norm_kernels_bands.hpp) share it, so both give the same bits.
-template <bool CheckLow>
-Batch<float> fast_three_quarters(const Batch<float>& sum, const Batch<float>& xc,
-                                 const Batch<float>& scale, const Batch<float>& k,
-                                 const Batch<float>& seven_thirds, Batch<std::uint32_t>& highest,
-                                 Batch<std::uint32_t>& lowest) {
+inline Batch<float> fast_three_quarters(const Batch<float>& sum, const Batch<float>& xc,
+                                        const Batch<float>& scale, const Batch<float>& k,
+                                        const Batch<float>& seven_thirds, Batch<std::uint32_t>& highest) {
   using B = Batch<float>;
   using U = Batch<std::uint32_t>;
   const B u = xsimd::fma(scale, sum, k);
-  const U bits = xsimd::bitwise_cast<U>(u);
-  highest = xsimd::max(highest, bits);
-  if constexpr (CheckLow) lowest = xsimd::min(lowest, bits);
+  highest = xsimd::max(highest, xsimd::bitwise_cast<U>(u));
   const B r = rsqrt_estimate(u);
   const B z = r * rsqrt_estimate(r);
   const B z2 = z * z;
@@ -195,16 +193,13 @@ Batch<float> fast_three_quarters(const Batch<float>& sum, const Batch<float>& xc
   return xc * (z2 * z) * w;
 }
 
-// Whether the u of a walk, folded into highest (and lowest), were all normal and finite.
-template <bool CheckLow>
-bool fast_three_quarters_held(const Batch<std::uint32_t>& highest, const Batch<std::uint32_t>& lowest) {
+// Whether the u of a walk, folded into highest, were all finite.
+inline bool fast_three_quarters_held(const Batch<std::uint32_t>& highest) {
   using U = Batch<std::uint32_t>;
-  bool ok = !xsimd::any(highest >= U(std::uint32_t(0x7f800000u)));  // inf or NaN
-  if constexpr (CheckLow) ok = ok && !xsimd::any(lowest < U(std::uint32_t(0x00800000u)));
-  return ok;
+  return !xsimd::any(highest >= U(std::uint32_t(0x7f800000u)));  // inf or NaN
 }
 
-template <int N, int V, bool Full, bool CheckLow>
+template <int N, int V, bool Full>
 XGRAD_FLATTEN bool forward_column_fast(const float* x, float* y, Index channels, Index stride,
                                        Index count,
                          const FastThreeQuarters fast) {
@@ -213,7 +208,7 @@ XGRAD_FLATTEN bool forward_column_fast(const float* x, float* y, Index channels,
   constexpr Index kL = kLanes<float>;
   constexpr int kHi = (N - 1) / 2;  // the window of c is [c - N/2, c + kHi]
   const B scale(fast.u_scale), k(fast.u_k), zero(0.0f), seven_thirds(7.0f / 3.0f);
-  U highest(std::uint32_t(0)), lowest(~std::uint32_t(0));
+  U highest(std::uint32_t(0));
   RegisterWindow<float, N> squares[V];
   // Vector v of channel e enters its window and (from e = kHi on) channel c = e - kHi leaves
   // as output, one vector after another, so only one vector's temporaries are live at a time.
@@ -227,8 +222,8 @@ XGRAD_FLATTEN bool forward_column_fast(const float* x, float* y, Index channels,
   };
   auto emit = [&](auto v, Index c) {
     const Index at = c * stride + v * kL;
-    const B out = fast_three_quarters<CheckLow>(squares[v].sum(), load_column<Full>(x + at, count),
-                                                scale, k, seven_thirds, highest, lowest);
+    const B out = fast_three_quarters(squares[v].sum(), load_column<Full>(x + at, count), scale, k,
+                                      seven_thirds, highest);
     store_column<Full>(out, y + at, count);
   };
   Index e = 0;
@@ -247,7 +242,7 @@ XGRAD_FLATTEN bool forward_column_fast(const float* x, float* y, Index channels,
       if (e >= kHi) emit(v, e - kHi);
     });
   }
-  return fast_three_quarters_held<CheckLow>(highest, lowest);
+  return fast_three_quarters_held(highest);
 }
 
 template <int N, int V, bool Full>
@@ -255,9 +250,7 @@ void forward_column_three_quarters(const float* x, float* y, Index channels, Ind
                                    Index count, const Coefficients<float>& co,
                                    const NegPow<float, BetaKind::ThreeQuarters>& pow,
                                    const FastThreeQuarters& fast) {
-  const bool ok = fast.check_low
-                      ? forward_column_fast<N, V, Full, true>(x, y, channels, stride, count, fast)
-                      : forward_column_fast<N, V, Full, false>(x, y, channels, stride, count, fast);
+  const bool ok = fast.usable && forward_column_fast<N, V, Full>(x, y, channels, stride, count, fast);
   if (!ok) forward_column<float, BetaKind::ThreeQuarters, N, V, Full>(x, y, channels, stride, count, co, pow);
 }
 
@@ -316,7 +309,7 @@ template <class T>
 FastThreeQuarters fast_three_quarters_of(const Coefficients<T>& co, bool k_is_normal) {
   const double c = std::pow(4.0 / 3.0, 4.0 / 3.0);
   return {static_cast<float>(c * static_cast<double>(co.scale)),
-          static_cast<float>(c * static_cast<double>(co.k)), !k_is_normal};
+          static_cast<float>(c * static_cast<double>(co.k)), k_is_normal};
 }
 
 // Positions [begin, end) of one sample (x, y at its first value) in column walks: full
