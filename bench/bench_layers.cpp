@@ -17,10 +17,11 @@
 //                                      read per second
 //
 //   linear_gemm/N/In/Out/Op            one of Linear's products through gemm(), at batch N:
-//                                      Op 0 y = x W^T, 1 dx = dy W, 2 dW += dy^T x; GFLOP/s and
-//                                      the weight's bytes per second (each reads or writes W
-//                                      once). At batch 16 gemm() takes xgrad's kernels for small
-//                                      batches (core/blas_skinny_kernels.hpp).
+//                                      Op 0 y = x W^T, 1 dx = dy W, 2 dW = dy^T x (stored, as
+//                                      after zero_grad); GFLOP/s and the weight's bytes per
+//                                      second (each reads or writes W once). At batch 16 gemm()
+//                                      takes xgrad's kernels for small batches
+//                                      (core/blas_skinny_kernels.hpp).
 //   linear_gemm_openblas/...           the same product as OpenBLAS calls on column blocks of
 //                                      256 over the threads (what gemm() does for such shapes
 //                                      otherwise): the reference of the same run
@@ -176,7 +177,7 @@ struct LinearProduct {
 LinearProduct linear_product(std::size_t batch, std::size_t in, std::size_t out, int op) {
   if (op == 0) return {false, true, batch, out, in, 0.0f};
   if (op == 1) return {false, false, batch, in, out, 0.0f};
-  return {true, false, out, in, batch, 1.0f};
+  return {true, false, out, in, batch, 0.0f};
 }
 
 void linear_case(benchmark::State& state, bool openblas) {

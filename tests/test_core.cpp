@@ -358,7 +358,7 @@ BOOST_AUTO_TEST_CASE(large_gemm_is_split_and_identical_at_any_thread_count) {
 
 // The kernels gemm() takes for a small batch against a large weight (blas_skinny_kernels.hpp):
 // every flag combination they serve, with ragged rows and columns (rows of A and B in register
-// tiles of 4, lanes of 16 or 8, panels of 128 rows), alpha and beta, and C full of NaN where
+// tiles of 4, lanes of 16 or 8, tiles of 16 rows of B), alpha and beta, and C full of NaN where
 // beta is 0 (BLAS does not read it then). Each element is held to a double sum within the
 // worst-case bound of a float sum of k products, (k + 8) u sum |alpha a b| + |beta c|, and the
 // results must be the same bits at 1 and 2 threads.
@@ -370,7 +370,7 @@ BOOST_AUTO_TEST_CASE(skinny_gemm_matches_double_reference_and_is_identical_at_an
   const std::vector<Case> cases = {
       {false, true, 16, 1030, 1021},  // y = x W^T: full tiles of A, ragged rows of B and k
       {false, true, 3, 257, 4099},    // fewer rows than a tile, k past 4096
-      {false, false, 16, 1031, 1033}, // dx = dy W: a ragged strip and panel
+      {false, false, 16, 1031, 1033}, // dx = dy W: a ragged strip and tile
       {false, false, 5, 4100, 300},   // rows below a register pass, several panels
       {true, false, 1037, 1029, 16},  // dW = dy^T x: k at its largest, ragged rows and columns
       {true, false, 1026, 1027, 1},   // a single product per element
