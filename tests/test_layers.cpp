@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <xgrad/autograd/ops.hpp>
+#include <xgrad/core/blas_skinny_kernels.hpp>
 #include <xgrad/core/error.hpp>
 #include <xgrad/layers/layer.hpp>
 #include <xgrad/layers/linear.hpp>
@@ -39,6 +40,64 @@ BOOST_AUTO_TEST_CASE(linear_forward_matches_definition) {
     }
   // PyTorch's init bound 1/sqrt(in_features)
   for (float v : w) BOOST_TEST(std::abs(v) <= 1.0f / std::sqrt(3.0f));
+}
+
+// At a small batch against a weight of 2^20 elements or more, Linear's three products run on
+// gemm()'s own kernels (core/blas_skinny_kernels.hpp): y, dx and dW against double sums (within
+// the worst-case bound of a float sum of k products), the weight gradient stored after
+// zero_grad (beta 0) and added without it (beta 1).
+BOOST_AUTO_TEST_CASE(linear_at_a_small_batch_against_a_large_weight) {
+  const std::size_t n = 5, in = 1040, out = 1030;
+  BOOST_TEST_REQUIRE(detail::takes_skinny_gemm(false, true, n, out, in));
+  BOOST_TEST_REQUIRE(detail::takes_skinny_gemm(false, false, n, in, out));
+  BOOST_TEST_REQUIRE(detail::takes_skinny_gemm(true, false, out, in, n));
+  Rng rng(9);
+  Linear fc(in, out, true, rng);
+  Tensor xv = empty({n, in}), seed = empty({n, out});
+  rng.fill_normal(xv, 0.0, 1.0);
+  rng.fill_normal(seed, 0.0, 1.0);
+  const Tensor& w = fc.weight().value();
+  const double u = std::ldexp(1.0, -24);
+  // |got - sum of terms| within (k + 8) u sum |terms|, counted over all elements.
+  // first: the bias of column j, or none.
+  auto bad = [u](const Tensor& got, std::size_t rows, std::size_t cols, std::size_t k, auto term, const Tensor* first) {
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < rows; ++i) {
+      for (std::size_t j = 0; j < cols; ++j) {
+        double ref = first ? double((*first)(j)) : 0.0, bound = std::abs(ref);
+        for (std::size_t p = 0; p < k; ++p) {
+          const double t = term(i, j, p);
+          ref += t;
+          bound += std::abs(t);
+        }
+        if (!(std::abs(got(i, j) - ref) <= double(k + 8) * u * bound + 1e-6 * std::abs(ref))) ++count;
+      }
+    }
+    return count;
+  };
+  Variable x(xv, true);
+  Variable y = fc(x);
+  BOOST_TEST(bad(y.value(), n, out, in, [&](auto i, auto j, auto p) { return double(xv(i, p)) * w(j, p); },
+                 &fc.bias().value()) == 0u);
+  y.backward(seed);
+  BOOST_TEST(bad(x.grad(), n, in, out, [&](auto i, auto j, auto p) { return double(seed(i, p)) * w(p, j); },
+                 nullptr) == 0u);
+  auto dw_term = [&](auto o, auto i, auto p) { return double(seed(p, o)) * xv(p, i); };
+  BOOST_TEST(bad(fc.weight().grad(), out, in, n, dw_term, nullptr) == 0u);
+  const Tensor once = fc.weight().grad();
+  // After zero_grad the weight gradient is stored again (beta 0): the same bits.
+  fc.zero_grad();
+  fc(Variable(xv)).backward(seed);
+  BOOST_TEST(fc.weight().grad() == once);
+  // Without zero_grad it is added (beta 1): twice the first, within the bound.
+  fc(Variable(xv)).backward(seed);
+  std::size_t twice_bad = 0;
+  for (std::size_t o = 0; o < out; ++o) {
+    for (std::size_t i = 0; i < in; ++i) {
+      if (!(std::abs(fc.weight().grad()(o, i) - 2.0 * once(o, i)) <= 1e-6 * std::abs(once(o, i)))) ++twice_bad;
+    }
+  }
+  BOOST_TEST(twice_bad == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(linear_and_relu_gradients) {
