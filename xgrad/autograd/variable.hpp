@@ -72,11 +72,12 @@ class Variable {
   // The gradient buffer, allocated as zeros if absent, for kernels that accumulate in place.
   Tensor& grad_buffer() const;
   // The gradient buffer for a kernel that writes every element of it. When there is no
-  // gradient yet (or zero_grad cleared it), the buffer is not zeroed and `overwrite` is set: the kernel stores its result
-  // (dx = ...). Otherwise `overwrite` is false and the kernel adds into it (dx += ...). This saves
-  // the zeroing pass and a read of every element for the first gradient of each activation.
-  // (Builds with XGRAD_POISON_NEW_GRADIENTS, the sanitizer build, fill such a buffer with NaN
-  // instead, so that an element the kernel leaves unwritten shows in every test.)
+  // gradient yet (or zero_grad cleared it), the buffer is not zeroed and `overwrite` is set: the
+  // kernel stores its result (dx = ...). Otherwise `overwrite` is false and the kernel adds into
+  // it (dx += ...). This saves the zeroing pass and a read of every element for the first
+  // gradient of each activation. (Builds with XGRAD_POISON_NEW_GRADIENTS, the sanitizer build,
+  // fill such a buffer with NaN instead, so that an element the kernel leaves unwritten shows in
+  // every test.)
   Tensor& grad_buffer(bool& overwrite) const;
   // Sets the gradient to zero (keeping its buffer). The buffer is filled with zeros when the
   // gradient is next read or added to, or not at all when a kernel next overwrites all of it, so

@@ -26,15 +26,6 @@ inline void in_register(Reg<float>& value) {
 #endif
 }
 
-template <bool Full>
-B load_vector(const float* src, Index count) {
-  if constexpr (Full) {
-    return B::load_unaligned(src);
-  } else {
-    return load_part(src, count);
-  }
-}
-
 // alpha * value + beta * c, with c not read when beta is 0 (as in BLAS). The same formula in
 // every kernel.
 inline float scaled(float alpha, float value, float beta, const float* c) {
@@ -63,7 +54,7 @@ struct NtAhead {
 template <int RI, int RJ>
 XGRAD_FLATTEN void nt_tile(const float* a, const float* b, Index k, float alpha, float beta, float* c, Index ldc,
                            const NtAhead& ahead) {
-  const Index lines = (k + kL - 1) / kL;
+  const Index lines = ceil_div(k, kL);
   const float* fetch = ahead.rows ? ahead.rows + ahead.pass * lines / ahead.passes * kL : nullptr;
   Index countdown = ahead.passes;
   Reg<float> acc[RI][RJ];
@@ -72,11 +63,11 @@ XGRAD_FLATTEN void nt_tile(const float* a, const float* b, Index k, float alpha,
     constexpr bool kFull = decltype(full)::value;
     Reg<float> bv[RJ];
     for_each_vector<RJ>([&](auto j) {
-      bv[j] = load_vector<kFull>(b + j * k + p, count);
+      bv[j] = load_column<kFull>(b + j * k + p, count);
       in_register(bv[j]);
     });
     for_each_vector<RI>([&](auto i) {
-      Reg<float> av = load_vector<kFull>(a + i * k + p, count);
+      Reg<float> av = load_column<kFull>(a + i * k + p, count);
       in_register(av);
       for_each_vector<RJ>([&](auto j) { acc[i][j] = xsimd::fma(B(av), B(bv[j]), B(acc[i][j])); });
     });
@@ -115,13 +106,13 @@ void nt_tile_of(Index ri, Index rj, const float* a, const float* b, Index k, flo
 // Each item streams kNtBlock rows of B (in groups of kNtRowsB, each group read from memory for
 // the first rows of A and from cache for the others) against all of A, which stays in cache.
 void skinny_nt(Index m, Index n, Index k, float alpha, const float* a, const float* b, float beta, float* c) {
-  const Index items = (n + kNtBlock - 1) / kNtBlock;
+  const Index items = ceil_div(n, kNtBlock);
+  const Index passes = ceil_div(m, kNtRowsA);
 #pragma omp parallel for schedule(static) if (!omp_in_parallel())
   for (Index item = 0; item < items; ++item) {
     const Index end = std::min(n, (item + 1) * kNtBlock);
     for (Index j = item * kNtBlock; j < end; j += kNtRowsB) {
       const Index rj = std::min<Index>(kNtRowsB, end - j);
-      const Index passes = (m + kNtRowsA - 1) / kNtRowsA;
       // The next group's rows exist whole (a shorter last group is not fetched ahead).
       const float* next = j + 2 * kNtRowsB <= n ? b + (j + kNtRowsB) * k : nullptr;
       for (Index i = 0; i < m; i += kNtRowsA) {
@@ -158,7 +149,7 @@ XGRAD_FLATTEN void nn_vector(const float* at, const float* b, Index ldb, Index r
   for_each_vector<M>([&](auto i) { acc[i] = first ? B(0.0f) : B::load_aligned(sums + i * kNnStrip); });
   for (Index p = 0; p < rows; ++p) {
     const float* row = b + p * ldb;
-    const B bv = load_vector<Full>(row, count);
+    const B bv = load_column<Full>(row, count);
     if (ahead) __builtin_prefetch(ahead + p * ldb);
     const float* ap = at + p * M;
     for_each_vector<M>([&](auto i) { acc[i] = xsimd::fma(B(ap[i]), bv, B(acc[i])); });
@@ -205,7 +196,7 @@ void nn_rows_of(Index rows, const float* a, Index k, const float* b, Index n, In
 }
 
 void skinny_nn(Index m, Index n, Index k, float alpha, const float* a, const float* b, float beta, float* c) {
-  const Index items = (n + kNnStrip - 1) / kNnStrip;
+  const Index items = ceil_div(n, kNnStrip);
 #pragma omp parallel for schedule(static) if (!omp_in_parallel())
   for (Index item = 0; item < items; ++item) {
     alignas(64) float sums[kNnRows * kNnStrip];
@@ -239,7 +230,7 @@ XGRAD_FLATTEN void tn_tile(const float* a, Index lda, const float* b, Index ldb,
   for (Index p = 0; p < k; ++p) {
     Reg<float> bv[NV];
     for_each_vector<NV>([&](auto v) {
-      bv[v] = load_vector<Full>(b + p * ldb + v * kL, count);
+      bv[v] = load_column<Full>(b + p * ldb + v * kL, count);
       in_register(bv[v]);
     });
     for_each_vector<RO>([&](auto o) {
@@ -276,7 +267,7 @@ void tn_rows_of(Index rows, const float* a, Index m, const float* b, Index n, In
 }
 
 void skinny_tn(Index m, Index n, Index k, float alpha, const float* a, const float* b, float beta, float* c) {
-  const Index items = (m + kTnBlock - 1) / kTnBlock;
+  const Index items = ceil_div(m, kTnBlock);
 #pragma omp parallel for schedule(static) if (!omp_in_parallel())
   for (Index item = 0; item < items; ++item) {
     const Index end = std::min(m, (item + 1) * kTnBlock);

@@ -3,17 +3,17 @@
 // a fully connected layer at a small batch, which gemm() (blas.hpp) takes instead of OpenBLAS.
 //
 // With x (batch x in) and a weight W (out x in), Linear computes y = x W^T, dx = dy W and
-// dW += dy^T x. At batch 16 (AlexNet's FC layers: W of 4096 x 9216, 151 MB) each of the three
-// reads or writes all of W once for 16 multiply-adds per weight, so they are bound by memory,
-// yet OpenBLAS (which packs its operands for large square products) ran them at 8-17 GB/s of W
-// on a machine that streams ~50 GB/s (bench/README.md). These kernels stream W once, straight,
-// and keep the small operand in cache:
-// - skinny_gemm_nt: C (m x n) = alpha A B^T + beta C, A (m x k), B (n x k), m <= kSkinnyRows;
-//   tiles of (rows of A) x (rows of B) as dot products along k.
-// - skinny_gemm_nn: C (m x n) = alpha A B + beta C, A (m x k), B (k x n), m <= kSkinnyRows;
-//   a column strip of C in registers, updated by B's rows one after another.
-// - skinny_gemm_tn: C (m x n) = alpha A^T B + beta C, A (k x m), B (k x n), k <= kSkinnyRows;
-//   each tile of C formed in registers over all k and written once.
+// dW = dy^T x. At batch 16 (AlexNet's FC layers: W of 4096 x 9216, 151 MB) each of the three
+// reads or writes all of W once for 16 multiply-adds per weight, yet OpenBLAS (which packs its
+// operands for large square products) ran them at 6.5-7.5 GB/s of W on a 2-core Zen 4 that
+// reads 33 GB/s (bench/README.md, bench_layers round 14). These kernels stream W once, straight,
+// and keep the small operand in cache (skinny_gemm picks one by the flags):
+// - C (m x n) = alpha A B^T + beta C, A (m x k), B (n x k), m <= kSkinnyRows: tiles of (rows of
+//   A) x (rows of B) as dot products along k;
+// - C (m x n) = alpha A B + beta C, A (m x k), B (k x n), m <= kSkinnyRows: a column strip of C
+//   in registers, updated by B's rows one after another;
+// - C (m x n) = alpha A^T B + beta C, A (k x m), B (k x n), k <= kSkinnyRows: each tile of C
+//   formed in registers over all k and written once.
 // All operands are contiguous and row-major (lda = k, m, ...), as gemm() takes them. Work is
 // cut into items by the shape alone and each item writes its own part of C, every element
 // summed in an order fixed by the shape: results are bit-identical at any thread count (they

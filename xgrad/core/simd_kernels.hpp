@@ -58,6 +58,9 @@ constexpr Index kLanes = static_cast<Index>(Batch<T>::size);
 template <class T>
 using AlignedVector = std::vector<T, xsimd::aligned_allocator<T>>;
 
+// a / b rounded up, for positive a and b.
+inline Index ceil_div(Index a, Index b) { return (a + b - 1) / b; }
+
 // Raw SIMD registers: arrays of them (not of xsimd::batch, which GCC keeps in memory) indexed
 // only by compile-time constants (for_each_vector, index_sequence folds) stay in registers.
 template <class T>
@@ -116,6 +119,27 @@ void store_part(const Batch<T>& value, T* dst, Index count) {
   alignas(Batch<T>) T tmp[kLanes<T>];
   value.store_aligned(tmp);
   std::copy(tmp, tmp + count, dst);
+}
+
+// Loads and stores of one vector that has all lanes (Full) or the first `count`: the two are
+// separate instantiations, so the full path has no calls that would force arrays of registers
+// out to memory.
+template <bool Full, class T>
+Batch<T> load_column(const T* src, Index count) {
+  if constexpr (Full) {
+    return Batch<T>::load_unaligned(src);
+  } else {
+    return load_part(src, count);
+  }
+}
+
+template <bool Full, class T>
+void store_column(const Batch<T>& value, T* dst, Index count) {
+  if constexpr (Full) {
+    value.store_unaligned(dst);
+  } else {
+    store_part(value, dst, count);
+  }
 }
 
 // dst[0, n) = src[0, n).

@@ -49,28 +49,8 @@ constexpr int kForwardColumnVectors = N <= 5 ? 4 : 2;
 template <class T, int V = kColumnVectors>
 constexpr Index kPrefetchDistance = 2 * V * kLanes<T>;
 
-// Column loads and stores: Full columns have all lanes; the ragged last column of a row has
-// `count` and goes through a stack copy (a separate instantiation, so the full path has no
-// calls that would force the register windows out to memory).
-template <bool Full, class T>
-Batch<T> load_column(const T* src, Index count) {
-  if constexpr (Full) {
-    return Batch<T>::load_unaligned(src);
-  } else {
-    return load_part(src, count);
-  }
-}
-
-template <bool Full, class T>
-void store_column(const Batch<T>& value, T* dst, Index count) {
-  if constexpr (Full) {
-    value.store_unaligned(dst);
-  } else {
-    store_part(value, dst, count);
-  }
-}
-
-// Register rings: arrays of Reg (simd_kernels.hpp) indexed only by compile-time constants.
+// Column loads and stores: load_column / store_column (simd_kernels.hpp). Register rings:
+// arrays of Reg indexed only by compile-time constants.
 
 // Shifts a ring one step: the oldest value leaves, `value` enters last.
 template <class T, std::size_t L, std::size_t... I>
@@ -124,7 +104,6 @@ class RegisterWindow {
   Reg<T> pairs_[N > 1 ? N - 1 : 1];  // P_{e-N+2} .. P_e, oldest first
   Reg<T> last_;                      // v_e
 };
-
 
 // A column is V full vectors of adjacent positions (or, at the ragged end of a block, one
 // vector of `count` positions), walked down the channels x[c * stride], c = 0 .. C-1. Wider

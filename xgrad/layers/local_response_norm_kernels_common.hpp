@@ -37,9 +37,6 @@
 namespace xgrad {
 namespace {
 
-// a / b rounded up, for positive a and b.
-inline Index ceil_div(Index a, Index b) { return (a + b - 1) / b; }
-
 // Positions per across-channel work item: a few hundred keeps items balanced over threads
 // and, for row stacks, long contiguous runs per channel while the live rows fit in L1/L2.
 constexpr Index kBlock = 512;
